@@ -1,0 +1,51 @@
+"""Turning a thread reply into an edit request: the text, and its https links as reference images."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_EDIT_CHARS = 5000
+MAX_REFERENCES = 5
+
+# Slack wraps links as <https://x|label> or <https://x>; people also paste bare ones.
+_SLACK_LINK = re.compile(r"<(https?://[^>|\s]+)(?:\|([^>]*))?>")
+_BARE_HTTPS = re.compile(r"(?<![<|\w])https://[^\s<>|]+")
+
+
+@dataclass(frozen=True)
+class EditReply:
+    text: str
+    reference_urls: tuple[str, ...]
+    ignored_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EditReplyError:
+    problem: str
+
+
+def parse_edit_reply(raw: str) -> EditReply | EditReplyError:
+    """Unwrap Slack's link markup, collect https URLs (first five kept), and check the length."""
+    urls: list[str] = []
+
+    def unwrap(m: re.Match[str]) -> str:
+        url, label = m.group(1), m.group(2)
+        if url.startswith("https://"):
+            urls.append(url)
+        return url if not label or label == url else f"{label} ({url})"
+
+    text = _SLACK_LINK.sub(unwrap, raw or "")
+    urls.extend(u for u in _BARE_HTTPS.findall(raw or "") if u not in urls)
+    text = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").strip()
+    if not text:
+        return EditReplyError(
+            "This reply is empty, so there is nothing to edit. Describe the change in words."
+        )
+    if len(text) > MAX_EDIT_CHARS:
+        return EditReplyError(
+            f"This edit request is {len(text)} characters long; Knowlify takes at most {MAX_EDIT_CHARS}. "
+            "Shorten it and reply again."
+        )
+    unique = list(dict.fromkeys(urls))
+    return EditReply(text, tuple(unique[:MAX_REFERENCES]), tuple(unique[MAX_REFERENCES:]))

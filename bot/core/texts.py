@@ -1,0 +1,194 @@
+"""Everything the bot says about a failure, in words a user can act on. Pure functions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# --- creating a video ---------------------------------------------------------------------
+
+
+def create_refused(status: int | None, detail: str) -> str:
+    """A `POST /v1/videos` that Knowlify answered with an error status."""
+    if status == 401:
+        return (
+            "Knowlify rejected the bot's API key, so nothing was started. "
+            "An admin needs to check KNOWLIFY_API_KEY (it may have been rotated or revoked)."
+        )
+    if status == 402:
+        return f"Your Knowlify account does not have enough credits to start this video ({detail}). Top up, then run the command again."
+    if status == 403:
+        return f"Knowlify refused the bot's API key for this request ({detail})."
+    if status in (400, 422):
+        return f"Knowlify refused the request: {detail}. Fix it and run the command again."
+    return f"Knowlify could not start the video ({status}: {detail})."
+
+
+def item_failed(message: str | None) -> str:
+    return f"Knowlify could not start this video: {message or 'no reason given'}. Run the command again to retry."
+
+
+def render_failed(error_message: str | None) -> str:
+    return f"The render failed: {error_message or 'Knowlify gave no reason'}."
+
+
+UNKNOWN_OUTCOME = (
+    "I sent this to Knowlify but the answer never arrived, so I can't tell whether the video was started. "
+    "Knowlify has no way to de-duplicate a retry: retrying may start a second video and use credits twice. "
+    "Check your Knowlify dashboard first, then retry if it is not there."
+)
+
+NEEDS_INVITE = (
+    "I can't post in this channel, so I did not start the video. Invite me with `/invite @knowlify`, "
+    "then run the command again."
+)
+
+
+def video_done(link: str, prompt: str) -> str:
+    return f":tada: Your video is ready: <{link}|{shorten(prompt, 80)}>\nReply in this thread to edit it."
+
+
+# --- edits --------------------------------------------------------------------------------
+
+_CREDITS = re.compile(r"could cost up to (\d+), have (\d+)")
+
+
+def edit_refused(status: int | None, detail: str) -> str:
+    """A `POST /v1/edits` that Knowlify turned down; each status gets its own advice."""
+    if status == 400:
+        return "Knowlify's content-safety check refused this edit. Rephrase it and reply again."
+    if status == 402:
+        m = _CREDITS.search(detail)
+        if m:
+            return (
+                f"Not enough Knowlify credits for this edit: it could cost up to {m.group(1)} credits and "
+                f"the account has {m.group(2)}. Top up, then reply again."
+            )
+        return f"Not enough Knowlify credits for this edit ({detail}). Top up, then reply again."
+    if status == 409:
+        return (
+            "This video can't be edited right now: Knowlify is still building it, or its render failed. "
+            "Reply again once the video is done."
+        )
+    if status == 415:
+        return (
+            "A reference image could not be used: each link must point straight to an image file "
+            f"(image/*) of at most 5 MB. Knowlify said: {detail}"
+        )
+    if status == 422:
+        return (
+            "Knowlify refused this edit: "
+            f"{detail}. Reference images must be public https links (no private or local addresses)."
+        )
+    if status == 404:
+        return "Knowlify no longer knows this video, so it can't be edited."
+    if status == 403:
+        return "The bot's Knowlify key does not own this video, so it can't be edited."
+    if status == 401:
+        return "Knowlify rejected the bot's API key; an admin needs to check KNOWLIFY_API_KEY."
+    return f"Knowlify could not accept this edit ({status}: {detail})."
+
+
+def edit_failed(error_message: str | None) -> str:
+    if error_message and "ambiguous" in error_message:
+        return "Knowlify found this edit request ambiguous. Rephrase it more precisely and reply again."
+    return f"The edit failed: {error_message or 'Knowlify gave no reason'}."
+
+
+def edit_accepted(status: str | None, queue_position: int | None) -> str:
+    if status == "queued" and queue_position:
+        ahead = "edit" if queue_position == 1 else "edits"
+        return f":inbox_tray: Edit accepted: queued behind {queue_position} other {ahead} on this video."
+    return ":inbox_tray: Edit accepted: Knowlify is working on it."
+
+
+EDIT_KEPT = (
+    ":hourglass_flowing_sand: The video is still rendering; I'll submit this edit as soon as it's done."
+)
+EDIT_VIDEO_FAILED = "The video's render failed, so this edit can't be applied."
+EDIT_UNKNOWN_VIDEO = "It is unknown whether this video was started, so this edit can't be applied."
+
+
+def scenes(changed: Sequence[int], added: Sequence[int], deleted: Sequence[int]) -> str:
+    def fmt(xs: Sequence[int]) -> str:
+        return ", ".join(str(x) for x in xs) if xs else "none"
+
+    return f"Scenes changed: {fmt(changed)} · added: {fmt(added)} · deleted: {fmt(deleted)}"
+
+
+def edit_done(
+    link: str | None,
+    changed: Sequence[int],
+    added: Sequence[int],
+    deleted: Sequence[int],
+    synced: bool | None,
+) -> str:
+    head = f":sparkles: Edit applied: <{link}|watch the new version>" if link else ":sparkles: Edit applied."
+    tail = (
+        ""
+        if synced is not False
+        else "\nThe video was not re-rendered yet; the change shows in the next render."
+    )
+    return f"{head}\n{scenes(changed, added, deleted)}{tail}"
+
+
+# --- reverts ------------------------------------------------------------------------------
+
+
+def revert_done(
+    changed: Sequence[int], added: Sequence[int], deleted: Sequence[int], link: str | None
+) -> str:
+    now = f" The current version: <{link}|watch>." if link else ""
+    return f":rewind: Edit reverted. What the restore changed: {scenes(changed, added, deleted)}.{now}"
+
+
+def revert_refused(status: int | None, detail: str, newer_edit_link: str | None = None) -> str:
+    """Each revert guard of Knowlify, in plain words, with what to do next."""
+    d = detail.lower()
+    if "newer external edit" in d:
+        where = f" (<{newer_edit_link}|this one>)" if newer_edit_link else ""
+        return f"A newer edit exists{where}: revert that one first, then react here again."
+    if "another edit is processing or queued" in d:
+        return "Another edit on this video is still running. React again once it has finished."
+    if "snapshot at the top" in d:
+        return (
+            "Someone changed this video in the Knowlify editor after this edit, so reverting it here would "
+            "undo their work too. Revert it in the Knowlify editor instead."
+        )
+    if "no snapshot" in d:
+        return (
+            "Knowlify has no saved snapshot for this edit, so there is nothing to restore. Nothing changed."
+        )
+    if "not in a revertable state" in d:
+        m = re.search(r"status=([a-z_]+)", d)
+        state = m.group(1) if m else ""
+        if state == "reverted":
+            return "This edit was already reverted."
+        if state == "error":
+            return "This edit failed, so there is nothing to revert."
+        return "This edit is still running. React again once it has finished."
+    if status == 404:
+        return "Knowlify no longer knows this edit, so it can't be reverted."
+    if status == 403:
+        return "The bot's Knowlify key does not own this edit, so it can't be reverted."
+    return f"Knowlify could not revert this edit ({status}: {detail})."
+
+
+def revert_not_allowed(requester: str, creator: str) -> str:
+    who = (
+        f"<@{requester}>"
+        if requester == creator
+        else f"<@{requester}> (who asked for it), <@{creator}> (who created the video)"
+    )
+    return f"Only {who} or a workspace admin can revert this edit. Nothing was changed."
+
+
+REVERT_NOT_SUBMITTED = "This edit hasn't reached Knowlify yet, so there is nothing to revert."
+REVERT_NOTHING = "This edit didn't apply, so there is nothing to revert."
+REVERT_ALREADY = "This edit was already reverted."
+REVERT_WHERE = "To undo an edit, react on the reply that asked for it or on my message about it."
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,58 @@
+"""Buttons: the one button is "Retry anyway" after a create whose outcome is unknown."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.core import lifecycle as lc
+from bot.services import Services
+from bot.slack_ops import SlackFailure
+from bot.ui.card import RETRY_ACTION
+from storage.models import VideoJob
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    store, slack = services.store, services.slack
+
+    @app.action(RETRY_ACTION)
+    def on_retry(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id", "")
+        try:
+            job = store.get_video(int(action.get("value", "0")))
+        except ValueError:
+            return
+        if job is None or job.channel_id != channel:
+            return  # a button may only act on its own channel's job
+        if user != job.user_id and not slack.is_admin(user):
+            _say(
+                services,
+                channel,
+                user,
+                f"Only <@{job.user_id}>, who asked for this video, or an admin can retry it.",
+            )
+            return
+        # Compare-and-set: a double click retries once.
+        if store.transition(VideoJob, job.id, (lc.UNKNOWN,), state=lc.READY, attempts=0):  # type: ignore[arg-type]
+            message_ts = (body.get("message") or {}).get("ts")
+            if message_ts:
+                try:
+                    slack.update(
+                        channel, message_ts, f":arrows_counterclockwise: Retrying, as <@{user}> asked.", []
+                    )
+                except SlackFailure as exc:
+                    log.warning("retry notice not updated: %s", exc.error)
+            services.kick()
+
+
+def _say(services: Services, channel: str, user: str, text: str) -> None:
+    try:
+        services.slack.ephemeral(channel, user, text)
+    except SlackFailure as exc:
+        log.warning("ephemeral not sent: %s", exc.error)

@@ -1,0 +1,154 @@
+"""`/knowlify`: parse, write the job row, ack — all well inside Slack's 3 seconds.
+
+No Knowlify or slow Slack call happens here; the worker does them after the ack. The only Web API
+call is views.open for the bare command, which must use the trigger_id within 3 seconds anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.core import lifecycle as lc
+from bot.core.parse import (
+    CreateCommand,
+    HelpCommand,
+    ListCommand,
+    OpenModalCommand,
+    UsageError,
+    help_text,
+    parse_command,
+)
+from bot.core.texts import shorten
+from bot.services import Services
+from bot.ui.modal import CALLBACK_ID, build_create_modal, parse_submission
+from storage.models import VideoJob
+
+log = logging.getLogger(__name__)
+
+DB_DOWN = (
+    "I couldn't save your request because the bot's database is unavailable right now, so nothing was "
+    "started. Please run the command again in a moment."
+)
+
+
+def new_job(
+    services: Services,
+    *,
+    request_key: str,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    command: CreateCommand,
+    response_url: str | None,
+) -> VideoJob | None:
+    """Write the job before anything is called: its row is what a restart resumes from."""
+    options = {"fields": command.options.to_spec_fields(), "summary": command.options.describe()}
+    return services.store.add_video(
+        VideoJob(
+            request_key=request_key,
+            team_id=team_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            key_id=services.key_id,
+            prompt=command.prompt,
+            options_json=json.dumps(options),
+            response_url=response_url,
+        )
+    )
+
+
+def list_text(services: Services, team_id: str, channel_id: str) -> str:
+    jobs = services.store.recent_videos(team_id, channel_id, 10)
+    if not jobs:
+        return "No videos in this channel yet. Start one with `/knowlify <prompt>`."
+    lines = ["*The ten most recent videos in this channel:*"]
+    for job in jobs:
+        state = lc.status_line(
+            job.state,
+            lc.Progress(job.status, job.percent, job.current_scene, job.total_scenes, job.queue_position),
+            None,
+        )
+        link = job.link or job.chat_url
+        where = f" · <{link}|link>" if link and job.state == lc.COMPLETE else ""
+        lines.append(f"• {shorten(job.prompt, 80)} (by <@{job.user_id}>): {state}{where}")
+    return "\n".join(lines)
+
+
+def register(app: App, services: Services) -> None:
+    emoji = services.settings.knowlify_revert_emoji
+
+    @app.command("/knowlify")
+    def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        try:
+            parsed = parse_command(command.get("text") or "")
+            if isinstance(parsed, HelpCommand):
+                ack(text=help_text(emoji))
+            elif isinstance(parsed, ListCommand):
+                ack(text=list_text(services, command["team_id"], command["channel_id"]))
+            elif isinstance(parsed, UsageError):
+                ack(text=parsed.message)
+            elif isinstance(parsed, OpenModalCommand):
+                meta = json.dumps({"channel": command["channel_id"]})
+                client.views_open(trigger_id=command["trigger_id"], view=build_create_modal(meta))
+                ack()
+            elif isinstance(parsed, CreateCommand):
+                ack(text=_create(services, command, parsed))
+        except SQLAlchemyError:
+            log.exception("database error while taking /knowlify")
+            ack(text=DB_DOWN)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("/knowlify failed (ref %s)", ref)
+            ack(text=f"Something went wrong on my side (ref {ref}); nothing was started. Please try again.")
+
+    @app.view(CALLBACK_ID)
+    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        result = parse_submission(view.get("state", {}).get("values", {}))
+        if isinstance(result, dict):
+            ack(response_action="errors", errors=result)
+            return
+        meta = json.loads(view.get("private_metadata") or "{}")
+        user = body["user"]["id"]
+        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        try:
+            job = new_job(
+                services,
+                request_key=f"view:{team}:{view['id']}",
+                team_id=team,
+                channel_id=meta.get("channel") or user,
+                user_id=user,
+                command=result,
+                response_url=None,
+            )
+        except SQLAlchemyError:
+            log.exception("database error while taking a modal submission")
+            ack(response_action="errors", errors={next(iter(view["state"]["values"])): DB_DOWN})
+            return
+        ack()
+        if job is not None:
+            services.kick()
+
+
+def _create(services: Services, command: dict[str, Any], parsed: CreateCommand) -> str:
+    job = new_job(
+        services,
+        # Slash commands are not retried by Slack, but a replayed or double-sent request carries the
+        # same trigger_id: the unique key makes it a no-op.
+        request_key=f"cmd:{command['team_id']}:{command['trigger_id']}",
+        team_id=command["team_id"],
+        channel_id=command["channel_id"],
+        user_id=command["user_id"],
+        command=parsed,
+        response_url=command.get("response_url"),
+    )
+    if job is None:
+        return "I already have this request; its status card is in the channel."
+    services.kick()
+    return f":clapper: Got it: “{shorten(parsed.prompt, 100)}”. A status card will appear in this channel."

@@ -1,0 +1,109 @@
+"""Thread replies become edits; the revert emoji becomes a revert. Bolt has already answered 200
+when these run; they write a row and wake the worker, which makes the Knowlify calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import App
+
+from bot.core import lifecycle as lc
+from bot.core import texts
+from bot.core.edit_reply import EditReplyError, parse_edit_reply
+from bot.core.events import is_thread_reply_by_a_person
+from bot.services import Services
+from bot.slack_ops import SlackFailure
+from storage.models import EditJob
+
+log = logging.getLogger(__name__)
+
+
+def _team(body: dict[str, Any], event: dict[str, Any]) -> str:
+    return str(body.get("team_id") or event.get("team") or "")
+
+
+def register(app: App, services: Services) -> None:
+    store, slack = services.store, services.slack
+    emoji = services.settings.knowlify_revert_emoji
+
+    @app.event("message")
+    def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if not is_thread_reply_by_a_person(event):
+            return
+        team, channel = _team(body, event), event["channel"]
+        video = store.video_for_thread(team, channel, event["thread_ts"])
+        if video is None:
+            return  # not a video's thread (or another channel's: the lookup is keyed by channel)
+        reply = parse_edit_reply(event.get("text") or "")
+        if isinstance(reply, EditReplyError):
+            if store.record_delivery(f"event:{body.get('event_id')}"):
+                _ephemeral(services, channel, event["user"], reply.problem, video.card_ts)
+            return
+        state = lc.PENDING if video.state == lc.COMPLETE else lc.HELD
+        edit = store.add_edit(
+            EditJob(
+                video_id=video.id,  # type: ignore[arg-type]
+                key_id=video.key_id,
+                team_id=team,
+                channel_id=channel,
+                reply_ts=event["ts"],
+                user_id=event["user"],
+                text=reply.text,
+                reference_urls_json=json.dumps(list(reply.reference_urls)),
+                ignored_urls_json=json.dumps(list(reply.ignored_urls)),
+                state=state,
+            ),
+            delivery_key=f"event:{body.get('event_id')}" if body.get("event_id") else None,
+        )
+        if edit is not None:
+            log.info("edit %s recorded for job %s (%s)", edit.id, video.id, state)
+            services.kick()
+
+    @app.event("reaction_added")
+    def on_reaction(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("reaction") != emoji or (event.get("item") or {}).get("type") != "message":
+            return
+        team, channel, user = _team(body, event), event["item"]["channel"], event["user"]
+        message = store.thread_message(team, channel, event["item"]["ts"])
+        if message is None:
+            return  # a message the bot does not know: not ours to act on
+        video = store.get_video(message.video_id)
+        if video is None:
+            return
+        if message.edit_id is None:
+            _ephemeral(services, channel, user, texts.REVERT_WHERE, video.card_ts)
+            return
+        if body.get("event_id") and not store.record_delivery(f"event:{body['event_id']}"):
+            return  # Slack retried this delivery
+        edit = store.get_edit(message.edit_id)
+        if edit is None:
+            return
+        if user not in (edit.user_id, video.user_id) and not slack.is_admin(user):
+            _ephemeral(
+                services, channel, user, texts.revert_not_allowed(edit.user_id, video.user_id), video.card_ts
+            )
+            return
+        if edit.state == lc.REVERTED or edit.revert_state == lc.REVERT_DONE:
+            _ephemeral(services, channel, user, texts.REVERT_ALREADY, video.card_ts)
+            return
+        if store.transition(
+            EditJob,
+            edit.id,
+            lc.REVERT_RETRYABLE,
+            _field="revert_state",  # type: ignore[arg-type]
+            revert_state=lc.REVERT_REQUESTED,
+            revert_requested_by=user,
+            attempts=0,
+        ):
+            log.info("revert of edit %s requested by %s", edit.id, user)
+            services.kick()
+        # Otherwise a revert of this edit is already on its way: one reaction is enough.
+
+
+def _ephemeral(services: Services, channel: str, user: str, text: str, thread_ts: str | None) -> None:
+    try:
+        services.slack.ephemeral(channel, user, text, thread_ts)
+    except SlackFailure as exc:
+        log.warning("ephemeral to %s not sent: %s", user, exc.error)

@@ -1,0 +1,58 @@
+"""The App Home tab: how to use the bot, and the viewer's own recent videos."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlmodel import col, select
+
+from bot.core import lifecycle as lc
+from bot.core.parse import help_text
+from bot.core.texts import shorten
+from bot.services import Services
+from storage.models import VideoJob
+
+
+def register(app: App, services: Services) -> None:
+    @app.event("app_home_opened")
+    def on_home(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        user = event["user"]
+        with services.store.session() as s:
+            jobs = list(
+                s.exec(
+                    select(VideoJob)
+                    .where(VideoJob.user_id == user)
+                    .order_by(col(VideoJob.created_at).desc())
+                    .limit(10)
+                )
+            )
+        lines = []
+        for job in jobs:
+            progress = lc.Progress(
+                job.status, job.percent, job.current_scene, job.total_scenes, job.queue_position
+            )
+            link = job.link or job.chat_url
+            tail = f" · <{link}|link>" if link and job.state == lc.COMPLETE else ""
+            lines.append(
+                f"• <#{job.channel_id}> {shorten(job.prompt, 70)}: {lc.status_line(job.state, progress)}{tail}"
+            )
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": "Knowlify explainer videos"}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": help_text(services.settings.knowlify_revert_emoji)[:2900]},
+            },
+            {"type": "divider"},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "*Your recent videos*\n" + ("\n".join(lines) or "None yet."),
+                },
+            },
+        ]
+        client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})

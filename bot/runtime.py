@@ -1,0 +1,119 @@
+"""Builds the whole bot from settings: database, Slack client, Knowlify client, worker, Bolt app.
+
+`serve`, `socket`, the demo and the end-to-end tests all start the bot through this one factory,
+so they run the same listeners and the same worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt import App
+
+from bot.knowlify.budget import Budget, key_fingerprint
+from bot.knowlify.client import KnowlifyClient
+from bot.listeners import register_listeners
+from bot.services import Services
+from bot.settings import Settings
+from bot.slack_ops import SlackOps, make_client
+from bot.worker import Worker
+from storage.db import init_schema, make_engine
+from storage.repo import Store
+
+log = logging.getLogger(__name__)
+# Each tick logs its own work; APScheduler's per-run lines and its "skipped: already running" warning
+# (a kick landing during a tick, which run_ticks handles) would drown it. httpx logs every request.
+logging.getLogger("apscheduler").setLevel(logging.ERROR)
+logging.getLogger("httpx").setLevel(logging.WARNING)
+TICK_JOB = "knowlify-worker-tick"
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, socket_mode: bool = False, owner: str | None = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        init_schema(self.engine)
+        self.store = Store(self.engine)
+        self.client = make_client(settings.secret("slack_bot_token"), settings.slack_api_base)
+        self.slack = SlackOps(self.client)
+        api_key = settings.secret("knowlify_api_key")
+        self.key_id = key_fingerprint(api_key)
+        window = settings.knowlify_window_seconds
+        budget = Budget(
+            self.store, key_id=self.key_id, window_seconds=window, margin_seconds=min(1.0, window / 20)
+        )
+        self.knowlify = KnowlifyClient(api_key, settings.knowlify_api_base, budget)
+        self.worker = Worker(
+            self.store,
+            self.knowlify,
+            self.slack,
+            key_id=self.key_id,
+            poll_seconds=settings.knowlify_poll_seconds,
+            owner=owner,
+        )
+        self.services = Services(settings, self.store, self.slack, self.key_id, kick=self.kick)
+        # App() calls auth.test once here: the Slack API (or the stand-in) must be reachable.
+        self.app = App(
+            client=self.client,
+            signing_secret=settings.secret("slack_signing_secret") or None,
+            request_verification_enabled=not socket_mode,
+            process_before_response=False,
+        )
+        register_listeners(self.app, self.services)
+        self._scheduler: BackgroundScheduler | None = None
+        self._again = threading.Event()
+        self._running = threading.Lock()
+
+    # --- the worker loop -----------------------------------------------------------------
+
+    def run_ticks(self) -> None:
+        """One scheduled run: tick, and tick again at once if a kick arrived meanwhile."""
+        if not self._running.acquire(blocking=False):
+            self._again.set()
+            return
+        try:
+            while True:
+                self._again.clear()
+                try:
+                    self.worker.tick()
+                except Exception:  # e.g. the database is locked or the disk is full: log, go on next tick
+                    log.exception("worker tick failed; retrying on the next tick")
+                    return
+                if not self._again.is_set():
+                    return
+        finally:
+            self._running.release()
+
+    def start_worker(self) -> None:
+        scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5},
+            timezone=UTC,
+        )
+        scheduler.add_job(
+            self.run_ticks,
+            "interval",
+            seconds=self.settings.worker_tick_seconds,
+            id=TICK_JOB,
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def kick(self) -> None:
+        """Run a tick now instead of at the next interval (new work just arrived)."""
+        self._again.set()
+        if self._scheduler is not None and not self._running.locked():
+            try:
+                self._scheduler.modify_job(TICK_JOB, next_run_time=datetime.now(UTC))
+            except Exception:  # the scheduler is shutting down
+                log.debug("kick ignored", exc_info=True)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        self.knowlify.close()
+        self.engine.dispose()

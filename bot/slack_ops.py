@@ -1,0 +1,113 @@
+"""The Slack Web API calls the bot makes, each one line for its callers.
+
+slack_sdk raises SlackApiError for `ok: false`; here that becomes SlackFailure(error) so callers
+branch on Slack's error code. A 429 is retried after Retry-After by slack_sdk's handler: this runs
+in the worker and in listeners after the ack, never before an ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "this channel is closed to the bot": nothing to retry, tell the user another way.
+NO_ACCESS = {"not_in_channel", "channel_not_found", "is_archived", "access_denied", "restricted_action"}
+
+
+class SlackFailure(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def make_client(token: str, base_url: str) -> WebClient:
+    client = WebClient(token=token, base_url=base_url, timeout=10)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    return client
+
+
+class SlackOps:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._workspace_url: str | None = None
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            # slack_sdk's own method wrappers pick the encoding each method accepts.
+            response = getattr(self.client, method.replace(".", "_"))(**kwargs)
+        except SlackApiError as exc:
+            error = (
+                str(exc.response.get("error", "unknown_error"))
+                if exc.response is not None
+                else "unknown_error"
+            )
+            raise SlackFailure(error) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
+        if blocks:
+            args["blocks"] = blocks
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        return str(self._call("chat.postMessage", **args)["ts"])
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            args["blocks"] = blocks
+        self._call("chat.update", **args)
+
+    def ephemeral(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+        args: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        self._call("chat.postEphemeral", **args)
+
+    def join(self, channel: str) -> str | None:
+        """Join a public channel; returns Slack's error code when joining is not possible."""
+        try:
+            self._call("conversations.join", channel=channel)
+            return None
+        except SlackFailure as exc:
+            return exc.error
+
+    def is_admin(self, user: str) -> bool:
+        try:
+            info = self._call("users.info", user=user).get("user", {})
+        except SlackFailure:
+            return False
+        return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+
+    def respond(self, response_url: str, text: str) -> bool:
+        """Post an ephemeral answer through a command's response_url (works without membership)."""
+        try:
+            result = WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral")
+        except Exception:  # a dead response_url must not stop the job
+            log.warning("response_url post failed")
+            return False
+        return result.status_code == 200
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message, built from the workspace URL (no extra API call per message)."""
+        if self._workspace_url is None:
+            try:
+                self._workspace_url = str(self._call("auth.test").get("url", ""))
+            except SlackFailure:
+                return None
+        if not self._workspace_url:
+            return None
+        return f"{self._workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"

@@ -1,0 +1,57 @@
+"""Socket Mode: no public URL; Slack pushes over a websocket opened with the xapp- token.
+
+With --health-port, `GET /healthz` answers 200 only while the socket is connected, so an
+orchestrator restarts a bot that lost Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def make_handler(runtime: Runtime) -> SocketModeHandler:
+    return SocketModeHandler(runtime.app, runtime.settings.secret("slack_app_token"))
+
+
+def health_server(handler: SocketModeHandler, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") != "/healthz":
+                self.send_response(404)
+                self.end_headers()
+                return
+            connected = bool(handler.client.is_connected())
+            self.send_response(200 if connected else 503)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(
+                b'{"ok": true}' if connected else b'{"ok": false, "error": "socket not connected"}'
+            )
+
+        def log_message(self, *_: object) -> None:
+            return
+
+    server = ThreadingHTTPServer((host, port), Health)
+    threading.Thread(target=server.serve_forever, name="healthz", daemon=True).start()
+    return server
+
+
+def run_socket(runtime: Runtime, health_port: int | None) -> None:
+    handler = make_handler(runtime)
+    runtime.start_worker()
+    server = health_server(handler, health_port) if health_port else None
+    try:
+        handler.start()  # blocks until interrupted
+    finally:
+        if server:
+            server.shutdown()
+        handler.close()
+        runtime.stop()

@@ -1,0 +1,285 @@
+"""The queries the bot needs, and nothing that knows about Slack or HTTP.
+
+Sessions are short: no network call ever happens while a transaction is open, so a slow Slack or
+Knowlify answer never holds the database lock that the 3-second ack path needs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from storage.models import (
+    BudgetScope,
+    EditJob,
+    KnowlifyCall,
+    Leased,
+    SlackDelivery,
+    ThreadMessage,
+    VideoJob,
+)
+
+L = TypeVar("L", VideoJob, EditJob)
+
+
+class Store:
+    def __init__(self, engine: Engine, clock: Any = time.time) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # --- requests arriving from Slack -------------------------------------------------------
+
+    def add_video(self, job: VideoJob) -> VideoJob | None:
+        """Insert a new job; None if a job with the same request_key exists (a repeated delivery)."""
+        now = self.clock()
+        job.created_at = job.updated_at = now
+        job.next_run_at = now
+        with self.session() as s:
+            s.add(job)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return None
+            s.refresh(job)
+            return job
+
+    def add_edit(self, edit: EditJob, delivery_key: str | None) -> EditJob | None:
+        """Insert an edit, its thread message and the delivery key in one transaction.
+
+        None when any of them exists already: Slack retried, or the same reply came twice.
+        """
+        now = self.clock()
+        edit.created_at = edit.updated_at = now
+        edit.next_run_at = now
+        with self.session() as s:
+            if delivery_key:
+                s.add(SlackDelivery(key=delivery_key, received_at=now))
+            s.add(edit)
+            try:
+                s.flush()
+                s.add(
+                    ThreadMessage(
+                        team_id=edit.team_id,
+                        channel_id=edit.channel_id,
+                        ts=edit.reply_ts,
+                        video_id=edit.video_id,
+                        edit_id=edit.id,
+                        kind="edit_request",
+                    )
+                )
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return None
+            s.refresh(edit)
+            return edit
+
+    def record_delivery(self, key: str) -> bool:
+        """True the first time a delivery key is seen, False on every repeat."""
+        with self.session() as s:
+            s.add(SlackDelivery(key=key, received_at=self.clock()))
+            try:
+                s.commit()
+                return True
+            except IntegrityError:
+                s.rollback()
+                return False
+
+    def video_for_thread(self, team_id: str, channel_id: str, thread_ts: str) -> VideoJob | None:
+        with self.session() as s:
+            return s.exec(
+                select(VideoJob).where(
+                    VideoJob.team_id == team_id,
+                    VideoJob.channel_id == channel_id,
+                    VideoJob.card_ts == thread_ts,
+                )
+            ).first()
+
+    def thread_message(self, team_id: str, channel_id: str, ts: str) -> ThreadMessage | None:
+        with self.session() as s:
+            return s.get(ThreadMessage, (team_id, channel_id, ts))
+
+    def add_thread_message(
+        self, team_id: str, channel_id: str, ts: str, video_id: int, kind: str, edit_id: int | None = None
+    ) -> None:
+        with self.session() as s:
+            s.merge(
+                ThreadMessage(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    ts=ts,
+                    video_id=video_id,
+                    edit_id=edit_id,
+                    kind=kind,
+                )
+            )
+            s.commit()
+
+    def messages_of_edit(self, edit_id: int) -> list[ThreadMessage]:
+        with self.session() as s:
+            return list(s.exec(select(ThreadMessage).where(ThreadMessage.edit_id == edit_id)))
+
+    def recent_videos(self, team_id: str, channel_id: str, limit: int = 10) -> list[VideoJob]:
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(VideoJob)
+                    .where(VideoJob.team_id == team_id, VideoJob.channel_id == channel_id)
+                    .order_by(col(VideoJob.created_at).desc(), col(VideoJob.id).desc())
+                    .limit(limit)
+                )
+            )
+
+    def get_video(self, video_id: int) -> VideoJob | None:
+        with self.session() as s:
+            return s.get(VideoJob, video_id)
+
+    def get_edit(self, edit_id: int) -> EditJob | None:
+        with self.session() as s:
+            return s.get(EditJob, edit_id)
+
+    def edits_of(self, video_id: int) -> list[EditJob]:
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(EditJob)
+                    .where(EditJob.video_id == video_id)
+                    .order_by(col(EditJob.reply_ts), col(EditJob.id))
+                )
+            )
+
+    def transition(self, model: type[L], row_id: int, from_states: Sequence[str], **values: Any) -> bool:
+        """Compare-and-set on `state` (or `revert_state` if given in values with `_field`).
+
+        The user-facing double actions (two clicks, two reactions) race here and exactly one wins.
+        """
+        field = values.pop("_field", "state")
+        values.setdefault("updated_at", self.clock())
+        values.setdefault("next_run_at", self.clock())
+        column = getattr(model, field)
+        conditions = [model.id == row_id]
+        if None in from_states:
+            conditions.append(or_(column.is_(None), column.in_([s for s in from_states if s is not None])))
+        else:
+            conditions.append(column.in_(list(from_states)))
+        with self.session() as s:
+            result = s.exec(update(model).where(*conditions).values(**values))  # type: ignore[call-overload]
+            s.commit()
+            return bool(result.rowcount)
+
+    # --- the worker's leases ----------------------------------------------------------------
+
+    def claim(
+        self, model: type[L], owner: str, lease_seconds: float, limit: int, *conditions: Any
+    ) -> list[L]:
+        """Atomically take up to `limit` due rows matching `conditions` that nobody holds a live lease on.
+
+        One UPDATE … RETURNING decides, so two replicas never claim the same row; an expired lease
+        (its owner crashed) is claimable again.
+        """
+        now = self.clock()
+        due = (
+            select(model.id)
+            .where(
+                *conditions,
+                model.next_run_at <= now,
+                or_(col(model.lease_until).is_(None), model.lease_until < now),
+            )
+            .order_by(model.next_run_at, model.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(model)
+            .where(col(model.id).in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease_seconds)
+            .returning(model.id)
+        )
+        with self.session() as s:
+            ids = [row[0] for row in s.execute(stmt)]
+            s.commit()
+            if not ids:
+                return []
+            rows = list(s.exec(select(model).where(col(model.id).in_(ids))))
+        rows.sort(key=lambda r: (r.next_run_at, r.id))
+        return rows
+
+    def save(self, row: Leased, owner: str, **values: Any) -> bool:
+        """Write `values` to a leased row only while `owner` still holds its lease."""
+        model = type(row)
+        values["updated_at"] = self.clock()
+        with self.session() as s:
+            result = s.exec(
+                update(model).where(model.id == row.id, model.lease_owner == owner).values(**values)  # type: ignore[attr-defined, call-overload]
+            )
+            s.commit()
+        if result.rowcount:
+            for key, value in values.items():
+                setattr(row, key, value)
+        return bool(result.rowcount)
+
+    def release(self, row: Leased, owner: str, next_run_at: float, **values: Any) -> bool:
+        return self.save(row, owner, next_run_at=next_run_at, lease_owner=None, lease_until=None, **values)
+
+    def update_where(self, model: type[L], values: dict[str, Any], *conditions: Any) -> int:
+        """A plain conditional UPDATE, for rows nobody leases at that moment (held edits, the card)."""
+        values = {"updated_at": self.clock(), **values}
+        with self.session() as s:
+            result = s.exec(update(model).where(*conditions).values(**values))  # type: ignore[call-overload]
+            s.commit()
+            return int(result.rowcount or 0)
+
+    def count_states(self, model: type[L]) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.exec(select(model.state, func.count()).group_by(model.state)).all()
+        return {state: n for state, n in rows}
+
+    # --- the Knowlify budget (bot.knowlify.budget.CallLog) ---------------------------------------
+
+    def try_reserve(self, scope: str, now: float, window: float, cap: int) -> float:
+        with self.session() as s:
+            row = s.get(BudgetScope, scope, with_for_update=True)
+            if row is None:
+                s.add(BudgetScope(scope=scope))
+                s.flush()
+            since = now - window
+            s.exec(delete(KnowlifyCall).where(KnowlifyCall.scope == scope, KnowlifyCall.at <= since - window))
+            times = list(
+                s.exec(
+                    select(KnowlifyCall.at)
+                    .where(KnowlifyCall.scope == scope, KnowlifyCall.at > since)
+                    .order_by(col(KnowlifyCall.at))
+                )
+            )
+            if len(times) < cap:
+                s.add(KnowlifyCall(scope=scope, at=now))
+                s.commit()
+                return 0.0
+            s.rollback()
+            # The (len - cap + 1)-th oldest must leave the window before one more fits.
+            return max(0.001, times[len(times) - cap] + window - now)
+
+    def block(self, scope: str, until: float) -> None:
+        with self.session() as s:
+            row = s.get(BudgetScope, scope, with_for_update=True)
+            if row is None:
+                s.add(BudgetScope(scope=scope, blocked_until=until))
+            elif until > row.blocked_until:
+                row.blocked_until = until
+                s.add(row)
+            s.commit()
+
+    def blocked_until(self, scope: str) -> float:
+        with self.session() as s:
+            row = s.get(BudgetScope, scope)
+            return row.blocked_until if row else 0.0
