@@ -1124,7 +1124,11 @@ class KnowlifySimulator:
             Route("/v1/videos/{uuid}", endpoint("GET", "videos", self._poll_video), methods=ALL_METHODS),
             Route("/v1/edits", endpoint("POST", "edits", self._create_edit), methods=ALL_METHODS),
             Route("/v1/edits/{edit_id}", endpoint("GET", "edits", self._poll_edit), methods=ALL_METHODS),
-            Route("/v1/edits/{edit_id}/revert", endpoint("POST", "edits", self._revert_edit), methods=ALL_METHODS),
+            Route(
+                "/v1/edits/{edit_id}/revert",
+                endpoint("POST", "edits", self._revert_edit),
+                methods=ALL_METHODS,
+            ),
             Route("/_sim/faults", self._ctl_faults, methods=["POST"]),
             Route("/_sim/videos/{uuid}/fail", self._ctl_fail, methods=["POST"]),
             Route("/_sim/videos/{uuid}/frontend-edit", self._ctl_frontend_edit, methods=["POST"]),

@@ -118,7 +118,7 @@ class SlackDriver:
     ) -> dict[str, str]:
         """A slash-command payload (all values are strings, as in the form body)."""
         n = self._next()
-        base = self.hooks_base or "https://hooks.slack.com"
+        base = f"{self.hooks_base}/hooks" if self.hooks_base else "https://hooks.slack.com"
         return {
             "token": LEGACY_TOKEN,
             "team_id": self.team_id,
@@ -131,7 +131,7 @@ class SlackDriver:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": f"{base}/hooks/commands/{self.team_id}/{n}/{secrets.token_hex(12)}",
+            "response_url": f"{base}/commands/{self.team_id}/{n}/{secrets.token_hex(12)}",
             "trigger_id": trigger_id or self._trigger_id(),
         }
 
@@ -248,7 +248,7 @@ class SlackDriver:
         block_id: str = "actions",
     ) -> dict[str, Any]:
         """A `block_actions` payload for a button click on a message."""
-        base = self.hooks_base or "https://hooks.slack.com"
+        base = f"{self.hooks_base}/hooks" if self.hooks_base else "https://hooks.slack.com"
         return {
             "type": "block_actions",
             "user": self._user_obj(user),

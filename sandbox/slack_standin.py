@@ -96,29 +96,13 @@ class SlackStandIn:
         self.bot_token = bot_token
         self.app_token = app_token
 
-        self._lock = threading.Lock()
+        # Re-entrant so wait_for predicates may call back into the stand-in (messages(), …).
+        self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self.calls: list[Call] = []
-        self._seq = itertools.count(1)
-        self._last_ts_us = 0
-        self._channels: dict[str, dict[str, Any]] = {}
-        self._users: dict[str, dict[str, Any]] = {}
-        self._messages: dict[tuple[str, str], dict[str, Any]] = {}
-        self._ephemerals: list[dict[str, Any]] = []
-        self._hooks: list[dict[str, Any]] = []
-        self._hook_context: dict[str, dict[str, str]] = {}
-        self._views: dict[str, dict[str, Any]] = {}
-        self._home: dict[str, dict[str, Any]] = {}
-        self._faults: dict[str, deque[_Fault]] = {}
         self._sockets: list[_SocketConn] = []
         self._pending_acks: dict[str, concurrent.futures.Future[dict[str, Any]]] = {}
         self._refuse_sockets = False
-
-        self.add_channel("C0DESIGN1", name="design")
-        self.add_user(bot_user_id, name=BOT_NAME, is_bot=True)
-        self.add_user("U0ADA0001", name="ada")
-        self.add_user("U0BOB0002", name="bob")
-        self.add_user("U0ADM0003", name="admin", is_admin=True)
+        self.reset()
 
         self._handlers: dict[str, Callable[[dict[str, Any], Request], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -144,6 +128,32 @@ class SlackStandIn:
         )
 
     # ------------------------------------------------------------------ registries
+
+    def reset(self) -> None:
+        """Forget all calls, messages, faults and registry changes (open sockets stay connected).
+
+        Lets one served stand-in be reused across tests: uvicorn needs ~0.2 s to stop.
+        """
+        with self._cond:
+            self.calls: list[Call] = []
+            self._seq = itertools.count(1)
+            self._last_ts_us = 0
+            self._channels: dict[str, dict[str, Any]] = {}
+            self._users: dict[str, dict[str, Any]] = {}
+            self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+            self._ephemerals: list[dict[str, Any]] = []
+            self._hooks: list[dict[str, Any]] = []
+            self._hook_context: dict[str, dict[str, str]] = {}
+            self._views: dict[str, dict[str, Any]] = {}
+            self._home: dict[str, dict[str, Any]] = {}
+            self._faults: dict[str, deque[_Fault]] = {}
+            self._refuse_sockets = False
+            self._cond.notify_all()
+        self.add_channel("C0DESIGN1", name="design")
+        self.add_user(self.bot_user_id, name=BOT_NAME, is_bot=True)
+        self.add_user("U0ADA0001", name="ada")
+        self.add_user("U0BOB0002", name="bob")
+        self.add_user("U0ADM0003", name="admin", is_admin=True)
 
     def add_channel(
         self, channel_id: str, *, private: bool = False, member: bool = True, name: str | None = None

@@ -39,7 +39,7 @@ from bot.core.options import (
 EXAMPLE = "/knowlify Explain how HTTPS works --duration 60 --aspect 9:16 --type explainer --primary #0066cc"
 
 USAGE = (
-    "*Usage:* `/knowlify <prompt> [options]` (options may stand anywhere; quotes group words)\n"
+    "*Usage:* `/knowlify PROMPT [options]` (options may stand anywhere; quotes group words)\n"
     f"• `--duration N` — length in seconds, {MIN_DURATION_SECONDS}–{MAX_DURATION_SECONDS}\n"
     f"• `--aspect R` — {' or '.join(ASPECT_RATIOS)}\n"
     f"• `--type T` — {', '.join(VIDEO_TYPES)}\n"
@@ -139,7 +139,7 @@ def help_text(revert_emoji: str = "rewind") -> str:
     emoji = revert_emoji.strip().strip(":") or "rewind"
     return (
         "*Knowlify makes explainer videos from a prompt, right here in Slack.*\n\n"
-        "*Create* — `/knowlify <prompt> [options]`\n"
+        "*Create* — `/knowlify PROMPT [options]`\n"
         "I post a status card in the channel and keep it current while the video renders; "
         "the link to the finished video arrives in the card's thread.\n"
         "Options may stand anywhere in the text; quotes group words:\n"
@@ -237,6 +237,10 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 @dataclass(frozen=True)
 class _Option:
     flag: str  # as typed, for messages
@@ -299,7 +303,7 @@ def _parse(text: str) -> Command:
     try:
         tokens = _tokenize(stripped)
     except _Unterminated as exc:
-        return UsageError(exc.problem)
+        return UsageError(_escape(exc.problem))
 
     problems: list[str] = []
     given: dict[str, tuple[str, str]] = {}  # name -> (flag, raw value)
@@ -358,9 +362,10 @@ def _parse(text: str) -> Command:
             problems.append(exc.message)
 
     if problems:
+        # The answer is mrkdwn and echoes the user's values: escape them so "<!here>" stays text.
         if len(problems) == 1:
-            return UsageError(problems[0])
-        return UsageError("\n".join(f"• {problem}" for problem in problems))
+            return UsageError(_escape(problems[0]))
+        return UsageError(_escape("\n".join(f"• {problem}" for problem in problems)))
 
     palette = tuple((role, str(checked[role])) for role in PALETTE_ROLES if role in checked)
     duration = checked.get("duration")

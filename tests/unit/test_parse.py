@@ -252,6 +252,11 @@ def test_colour_escaped_as_a_channel_link_is_explained() -> None:
     assert "without the #" in problem
 
 
+def test_echoed_values_are_escaped_for_mrkdwn() -> None:
+    problem = usage_error("tides --duration <!here>").problem
+    assert "&lt;!here&gt;" in problem and "<" not in problem
+
+
 def test_same_option_twice_is_an_error_naming_both_values() -> None:
     problem = usage_error("tides --duration 60 --duration=90").problem
     assert "--duration is given twice" in problem
