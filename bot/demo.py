@@ -49,7 +49,9 @@ class Narrator:
         """Print calls as they arrive until one matches."""
         deadline = time.monotonic() + timeout
         while True:
-            calls = self.stack.slack.wait_for(lambda c: True, count=self.seen + 1, timeout=max(0.1, deadline - time.monotonic()))
+            calls = self.stack.slack.wait_for(
+                lambda c: True, count=self.seen + 1, timeout=max(0.1, deadline - time.monotonic())
+            )
             for call in calls[self.seen :]:
                 self.seen += 1
                 self.show(call)
@@ -66,12 +68,20 @@ def ack_text(response: object) -> str:
 
 
 def _posted(fragment: str) -> Callable[[Call], bool]:
-    return lambda c: c.method in ("chat.postMessage", "chat.postEphemeral") and fragment in (c.args.get("text") or "")
+    return lambda c: (
+        c.method in ("chat.postMessage", "chat.postEphemeral") and fragment in (c.args.get("text") or "")
+    )
 
 
 def run_demo(stage_seconds: float = 0.3, out: Callable[[str], None] = print) -> int:
     logging.basicConfig(level=logging.WARNING)
-    config = StackConfig(stage_seconds=stage_seconds, poll_seconds=max(0.05, stage_seconds / 3), tick_seconds=0.05)
+    # Every Knowlify duration is scaled down together: stages, poll interval and rate-limit window.
+    config = StackConfig(
+        stage_seconds=stage_seconds,
+        poll_seconds=max(0.05, stage_seconds / 3),
+        tick_seconds=0.05,
+        window_seconds=max(1.0, stage_seconds * 10),
+    )
     with LocalStack(config) as stack:
         assert stack.driver is not None and stack.runtime is not None
         narrator = Narrator(stack, out)

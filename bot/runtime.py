@@ -45,7 +45,9 @@ class Runtime:
         budget = Budget(
             self.store, key_id=self.key_id, window_seconds=window, margin_seconds=min(1.0, window / 20)
         )
-        self.knowlify = KnowlifyClient(api_key, settings.knowlify_api_base, budget)
+        self.knowlify = KnowlifyClient(
+            api_key, settings.knowlify_api_base, budget, timeout=settings.knowlify_timeout_seconds
+        )
         self.worker = Worker(
             self.store,
             self.knowlify,

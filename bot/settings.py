@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # Not in the contract's table: the length of Knowlify's rate-limit window. Only the simulator,
     # whose windows scale down for tests, makes this anything but 60.
     knowlify_window_seconds: float = Field(default=60.0)
+    # How long one Knowlify request may take before its outcome counts as unknown.
+    knowlify_timeout_seconds: float = Field(default=15.0)
     # How often the worker looks for due work; each job keeps its own poll interval on top.
     worker_tick_seconds: float = Field(default=0.5)
 
@@ -96,7 +98,9 @@ class Settings(BaseSettings):
             raise ValueError("must be an SQLAlchemy URL such as sqlite:///knowlify-slack.db") from exc
         return v
 
-    @field_validator("knowlify_poll_seconds", "knowlify_window_seconds", "worker_tick_seconds")
+    @field_validator(
+        "knowlify_poll_seconds", "knowlify_window_seconds", "worker_tick_seconds", "knowlify_timeout_seconds"
+    )
     @classmethod
     def _positive(cls, v: float) -> float:
         if not v > 0:

@@ -87,6 +87,8 @@ _SYNONYMS = {
     "highlight": "accent",
 }
 
+_MAX_PROBLEMS_SHOWN = 5  # keeps the ephemeral answer readable and far below Slack's text limits
+
 _DOUBLE_QUOTES = '"“”„‟'
 _SINGLE_QUOTES = "'‘’‚‛"
 # What closes each opening quote, for the "unterminated quote" message.
@@ -208,7 +210,14 @@ def _tokenize(text: str) -> list[_Token]:
         while i < n and not text[i].isspace():
             char = text[i]
             is_quote = char in _DOUBLE_QUOTES or char in _SINGLE_QUOTES
-            after_eq = bool(buf) and _OPTION_EQ_RE.fullmatch("".join(buf)) is not None
+            # Only the first "=" of an unquoted `--name=` can open a quoted value (checked once per word).
+            after_eq = (
+                is_quote
+                and groups == 0
+                and buf[-1:] == ["="]
+                and buf.count("=") == 1
+                and _OPTION_EQ_RE.fullmatch("".join(buf)) is not None
+            )
             elision = char in _SINGLE_QUOTES and text[i + 1 : i + 2].isdigit()  # the '90s
             if is_quote and not elision and (not buf or after_eq):
                 end = _closing_index(text, i + 1, char)
@@ -365,7 +374,10 @@ def _parse(text: str) -> Command:
         # The answer is mrkdwn and echoes the user's values: escape them so "<!here>" stays text.
         if len(problems) == 1:
             return UsageError(_escape(problems[0]))
-        return UsageError(_escape("\n".join(f"• {problem}" for problem in problems)))
+        shown = [f"• {problem}" for problem in problems[:_MAX_PROBLEMS_SHOWN]]
+        if len(problems) > _MAX_PROBLEMS_SHOWN:
+            shown.append(f"• …and {len(problems) - _MAX_PROBLEMS_SHOWN} more.")
+        return UsageError(_escape("\n".join(shown)))
 
     palette = tuple((role, str(checked[role])) for role in PALETTE_ROLES if role in checked)
     duration = checked.get("duration")

@@ -300,6 +300,11 @@ def test_several_problems_are_all_reported() -> None:
     assert "--durtion" in problem and '"4:3"' in problem
 
 
+def test_a_flood_of_problems_is_capped() -> None:
+    problem = usage_error("tides " + "--nope " * 50).problem
+    assert problem.count("•") == 6 and "…and 45 more." in problem
+
+
 def test_non_string_input_never_raises() -> None:
     assert parse_command(None) == OpenModalCommand()  # type: ignore[arg-type]
 
