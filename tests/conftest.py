@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.stack import LocalStack, StackConfig
+
 warnings.filterwarnings("ignore", message=".*httpx2.*")
 
 
@@ -21,9 +23,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture
-def stack() -> Iterator["LocalStack"]:  # noqa: F821
-    from sandbox.stack import LocalStack, StackConfig
-
+def stack() -> Iterator[LocalStack]:
     s = LocalStack(
         StackConfig(stage_seconds=0.15, poll_seconds=0.05, tick_seconds=0.02, window_seconds=1.0)
     ).start()
