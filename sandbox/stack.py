@@ -100,6 +100,12 @@ class LocalStack:
         )
         return env
 
+    def driver_payloads(self) -> SlackDriver:
+        """Payload builders for Socket Mode envelopes (no bot HTTP endpoint needed)."""
+        return SlackDriver(
+            "http://unused.invalid/slack/events", SIGNING_SECRET, hooks_base=self.slack_server.url
+        )
+
     def start(self, *, bot: bool = True, worker: bool = True) -> LocalStack:
         self.sim_server.start()
         self.slack_server.start()
