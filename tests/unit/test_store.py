@@ -1,0 +1,156 @@
+"""The storage layer: leases that hold across replicas, de-duplication keys, the shared budget log."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bot.knowlify.budget import Budget
+from bot.knowlify.errors import BudgetExhausted
+from storage.db import init_schema, make_engine
+from storage.models import EditJob, VideoJob
+from storage.repo import Store
+
+
+class Clock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def db(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    init_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def job(n: int, **kw) -> VideoJob:
+    return VideoJob(
+        request_key=f"cmd:T:{n}", team_id="T", channel_id="C", user_id="U", key_id="k", prompt=f"p{n}", **kw
+    )
+
+
+def test_a_repeated_request_key_inserts_nothing(db):
+    store = Store(db)
+    assert store.add_video(job(1)) is not None
+    assert store.add_video(job(1)) is None
+    assert len(store.recent_videos("T", "C")) == 1
+
+
+def test_two_replicas_never_claim_the_same_row(db):
+    clock = Clock()
+    a, b = Store(db, clock), Store(db, clock)
+    for n in range(20):
+        a.add_video(job(n))
+    claimed: list[list[int]] = [[], []]
+
+    def run(i: int, store: Store) -> None:
+        for _ in range(10):
+            claimed[i] += [r.id for r in store.claim(VideoJob, f"w{i}", 60, 3, VideoJob.state == "new")]
+
+    threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate((a, b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed[0] + claimed[1]) == list(range(1, 21))
+    assert not set(claimed[0]) & set(claimed[1])
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_owner_can_no_longer_write(db):
+    clock = Clock()
+    store = Store(db, clock)
+    store.add_video(job(1))
+    (mine,) = store.claim(VideoJob, "crashed", 30, 5, VideoJob.state == "new")
+    assert store.claim(VideoJob, "other", 30, 5, VideoJob.state == "new") == []
+    clock.now += 31
+    (theirs,) = store.claim(VideoJob, "other", 30, 5, VideoJob.state == "new")
+    assert theirs.id == mine.id
+    assert store.save(mine, "crashed", state="ready") is False, "a stale owner's write is refused"
+    assert store.save(theirs, "other", state="ready") is True
+
+
+def test_rows_are_due_only_at_their_time(db):
+    clock = Clock()
+    store = Store(db, clock)
+    store.add_video(job(1))
+    (row,) = store.claim(VideoJob, "w", 30, 5, VideoJob.state == "new")
+    store.release(row, "w", clock.now + 10)
+    assert store.claim(VideoJob, "w", 30, 5, VideoJob.state == "new") == []
+    clock.now += 10
+    assert len(store.claim(VideoJob, "w", 30, 5, VideoJob.state == "new")) == 1
+
+
+def test_an_edit_and_its_delivery_key_are_written_together(db):
+    store = Store(db)
+    video = store.add_video(job(1, card_ts="1.000100"))
+    assert video is not None
+
+    def edit(ts: str) -> EditJob:
+        return EditJob(
+            video_id=video.id, key_id="k", team_id="T", channel_id="C", reply_ts=ts, user_id="U", text="x"
+        )
+
+    assert store.add_edit(edit("2.0"), "event:Ev1") is not None
+    assert store.add_edit(edit("2.0"), "event:Ev2") is None, "same reply, another delivery: one edit"
+    assert store.add_edit(edit("3.0"), "event:Ev1") is None, "same delivery: nothing new"
+    assert [e.reply_ts for e in store.edits_of(video.id)] == ["2.0"]
+    assert store.thread_message("T", "C", "2.0").edit_id is not None
+
+
+def test_compare_and_set_lets_exactly_one_double_action_win(db):
+    store = Store(db)
+    video = store.add_video(job(1, state="unknown"))
+    assert store.transition(VideoJob, video.id, ("unknown",), state="ready") is True
+    assert store.transition(VideoJob, video.id, ("unknown",), state="ready") is False
+
+
+def test_the_budget_log_is_shared_by_every_process_using_the_database(db):
+    """Two replicas (two Stores) with one key never exceed the limit in any window together."""
+    clock = Clock()
+    budgets = [
+        Budget(Store(db, clock), key_id="k", window_seconds=60, margin_seconds=1, clock=clock)
+        for _ in range(2)
+    ]
+    granted = 0
+    for i in range(40):
+        try:
+            budgets[i % 2].acquire("videos", "action")
+            granted += 1
+        except BudgetExhausted as exc:
+            assert 0 < exc.retry_after <= 61.01
+    assert granted == 30
+    clock.now += 61.01
+    budgets[0].acquire("videos", "action")
+
+
+def test_polls_leave_room_for_a_users_action(db):
+    clock = Clock()
+    budget = Budget(Store(db, clock), key_id="k", window_seconds=60, clock=clock)
+    polls = 0
+    while True:
+        try:
+            budget.acquire("edits", "poll")
+            polls += 1
+        except BudgetExhausted:
+            break
+    assert polls == 6
+    for _ in range(4):
+        budget.acquire("edits", "action")
+    with pytest.raises(BudgetExhausted):
+        budget.acquire("edits", "action")
+
+
+def test_a_server_pause_blocks_the_bucket_for_every_replica(db):
+    clock = Clock()
+    a = Budget(Store(db, clock), key_id="k", window_seconds=60, margin_seconds=1, clock=clock)
+    b = Budget(Store(db, clock), key_id="k", window_seconds=60, margin_seconds=1, clock=clock)
+    a.penalize("videos", 45)
+    with pytest.raises(BudgetExhausted) as err:
+        b.acquire("videos", "action")
+    assert err.value.retry_after == pytest.approx(46, abs=0.01)
