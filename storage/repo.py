@@ -140,6 +140,17 @@ class Store:
                 )
             )
 
+    def videos_of_user(self, user_id: str, limit: int = 10) -> list[VideoJob]:
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(VideoJob)
+                    .where(VideoJob.user_id == user_id)
+                    .order_by(col(VideoJob.created_at).desc(), col(VideoJob.id).desc())
+                    .limit(limit)
+                )
+            )
+
     def get_video(self, video_id: int) -> VideoJob | None:
         with self.session() as s:
             return s.get(VideoJob, video_id)

@@ -6,13 +6,11 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from sqlmodel import col, select
 
 from bot.core import lifecycle as lc
 from bot.core.parse import help_text
 from bot.core.texts import shorten
 from bot.services import Services
-from storage.models import VideoJob
 
 
 def register(app: App, services: Services) -> None:
@@ -21,15 +19,7 @@ def register(app: App, services: Services) -> None:
         if event.get("tab") not in (None, "home"):
             return
         user = event["user"]
-        with services.store.session() as s:
-            jobs = list(
-                s.exec(
-                    select(VideoJob)
-                    .where(VideoJob.user_id == user)
-                    .order_by(col(VideoJob.created_at).desc())
-                    .limit(10)
-                )
-            )
+        jobs = services.store.videos_of_user(user, 10)
         lines = []
         for job in jobs:
             progress = lc.Progress(

@@ -221,3 +221,13 @@ def test_slack_429_on_card_update_is_retried_and_the_card_ends_done(stack):
     stack.slack.wait_for(updated("Done"), timeout=25)
     assert any(c.status == 429 for c in stack.slack.calls_of("chat.update"))
     assert card_ts(stack)
+
+
+def test_home_tab_shows_help_and_the_users_own_videos(stack):
+    stack.driver.command("Explain tides")
+    stack.slack.wait_for(posted("Your video is ready"), timeout=20)
+    stack.driver.event({"type": "app_home_opened", "user": "U0ADA0001", "channel": "D0ADA0001", "tab": "home"})
+    published = stack.slack.wait_for(lambda c: c.method == "views.publish", timeout=10)[0]
+    text = json.dumps(published.args)
+    assert "Explain tides" in text and "/knowlify" in text
+    assert published.args["user_id"] == "U0ADA0001"
