@@ -64,6 +64,7 @@ class Runtime:
             request_verification_enabled=not socket_mode,
             process_before_response=False,
         )
+        self.services.team_id = str(self.client.auth_test().get("team_id") or "") or None
         register_listeners(self.app, self.services)
         self._scheduler: BackgroundScheduler | None = None
         self._again = threading.Event()

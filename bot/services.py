@@ -16,4 +16,5 @@ class Services:
     store: Store
     slack: SlackOps
     key_id: str  # fingerprint of the Knowlify key: jobs are stamped with it
+    team_id: str | None = None  # the workspace the bot token (and so the Knowlify key) belongs to
     kick: Callable[[], None] = field(default=lambda: None)  # wake the worker now

@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 
 from bot.listeners import actions, commands, events, home
 from bot.services import Services
 
 
+log = logging.getLogger(__name__)
+OTHER_WORKSPACE = (
+    "This Knowlify bot is set up for another Slack workspace and its Knowlify account, so it can't act "
+    "here. Ask your admin to install knowlify-slack for this workspace."
+)
+
+
+def request_team(body: dict[str, Any]) -> str | None:
+    """The workspace a request comes from, whatever its kind (command, event, interaction)."""
+    team = (
+        body.get("team_id") or (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    )
+    return str(team) if team else None
+
+
 def register_listeners(app: App, services: Services) -> None:
+    @app.middleware
+    def only_our_workspace(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002
+        """One workspace's Knowlify key is never used for another's request."""
+        team = request_team(body)
+        if services.team_id and team and team != services.team_id:
+            log.warning("request from workspace %s refused: this bot serves %s", team, services.team_id)
+            if body.get("command"):
+                return BoltResponse(status=200, body=OTHER_WORKSPACE)
+            return BoltResponse(status=200, body="")
+        return next()
+
     commands.register(app, services)
     actions.register(app, services)
     events.register(app, services)

@@ -226,8 +226,20 @@ def test_slack_429_on_card_update_is_retried_and_the_card_ends_done(stack):
 def test_home_tab_shows_help_and_the_users_own_videos(stack):
     stack.driver.command("Explain tides")
     stack.slack.wait_for(posted("Your video is ready"), timeout=20)
-    stack.driver.event({"type": "app_home_opened", "user": "U0ADA0001", "channel": "D0ADA0001", "tab": "home"})
+    stack.driver.event(
+        {"type": "app_home_opened", "user": "U0ADA0001", "channel": "D0ADA0001", "tab": "home"}
+    )
     published = stack.slack.wait_for(lambda c: c.method == "views.publish", timeout=10)[0]
     text = json.dumps(published.args)
     assert "Explain tides" in text and "/knowlify" in text
     assert published.args["user_id"] == "U0ADA0001"
+
+
+def test_a_request_from_another_workspace_uses_nothing_of_this_one(stack):
+    other = stack.driver.command_payload("Explain tides")
+    other["team_id"] = "T0THER999"
+    from urllib.parse import urlencode
+
+    response = stack.driver._post(urlencode(other).encode(), "application/x-www-form-urlencoded")
+    assert response.status_code == 200 and "another Slack workspace" in response.text
+    assert jobs(stack) == [] and stack.sim.calls == []
