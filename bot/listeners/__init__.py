@@ -12,7 +12,6 @@ from slack_bolt import App, BoltResponse
 from bot.listeners import actions, commands, events, home
 from bot.services import Services
 
-
 log = logging.getLogger(__name__)
 OTHER_WORKSPACE = (
     "This Knowlify bot is set up for another Slack workspace and its Knowlify account, so it can't act "
@@ -30,7 +29,7 @@ def request_team(body: dict[str, Any]) -> str | None:
 
 def register_listeners(app: App, services: Services) -> None:
     @app.middleware
-    def only_our_workspace(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002
+    def only_our_workspace(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
         """One workspace's Knowlify key is never used for another's request."""
         team = request_team(body)
         if services.team_id and team and team != services.team_id:
