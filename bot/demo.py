@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from sandbox.slack_driver import ack_text
 from sandbox.slack_standin import Call
 from sandbox.stack import LocalStack, StackConfig
 
@@ -57,14 +58,6 @@ class Narrator:
                 self.show(call)
                 if predicate(call):
                     return
-
-
-def ack_text(response: object) -> str:
-    """Bolt answers a text-only ack as text/plain and a richer one as JSON; Slack shows both."""
-    try:
-        return str(response.json().get("text", ""))  # type: ignore[attr-defined]
-    except ValueError:
-        return str(response.text)  # type: ignore[attr-defined]
 
 
 def _posted(fragment: str) -> Callable[[Call], bool]:

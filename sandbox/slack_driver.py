@@ -405,3 +405,11 @@ class SlackDriver:
             {"token": LEGACY_TOKEN, "challenge": challenge, "type": "url_verification"}
         ).encode()
         return self._post(body, "application/json")
+
+
+def ack_text(response: httpx.Response) -> str:
+    """What the user sees of an ack: Bolt answers a text-only ack as text/plain, a richer one as JSON."""
+    try:
+        return str(response.json().get("text", ""))
+    except ValueError:
+        return response.text

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, select
 
+from sandbox.slack_driver import ack_text  # noqa: F401 (re-exported for tests)
 from sandbox.slack_standin import Call
 from storage.models import EditJob, VideoJob
 
@@ -71,13 +72,6 @@ def updated(fragment: str) -> Callable[[Call], bool]:
 
     match.__name__ = f"updated({fragment!r})"
     return match
-
-
-def ack_text(response: Any) -> str:
-    try:
-        return str(response.json().get("text", ""))
-    except ValueError:
-        return str(response.text)
 
 
 def sim_posts(stack: Any, path: str) -> list[Any]:
