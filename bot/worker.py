@@ -104,6 +104,16 @@ class Worker:
         for edit in edits:
             handled += 1
             self._guarded(self._edit_step, edit)
+            if edit.revert_state not in lc.REVERT_WORK_STATES:
+                # A reaction asked for a revert while this step held the lease: the release above
+                # wrote its own next_run_at (often NEVER) over the listener's "now".
+                self.store.update_where(
+                    EditJob,
+                    {"next_run_at": self.clock()},
+                    EditJob.id == edit.id,
+                    col(EditJob.revert_state).in_(lc.REVERT_WORK_STATES),
+                    col(EditJob.lease_owner).is_(None),
+                )
         return handled
 
     def _guarded(self, step: Callable[[Any], None], row: VideoJob | EditJob) -> None:
@@ -525,11 +535,11 @@ class Worker:
     # --- reverts -------------------------------------------------------------------------
 
     def _revert_step(self, edit: EditJob, video: VideoJob) -> None:
+        if edit.state in (lc.EDIT_ERROR, lc.REFUSED):  # a refused edit has no edit_id: check it first
+            self._revert_refused_locally(edit, video, texts.REVERT_NOTHING)
+            return
         if edit.state in lc.EDIT_UNSUBMITTED or not edit.knowlify_edit_id:
             self._revert_refused_locally(edit, video, texts.REVERT_NOT_SUBMITTED)
-            return
-        if edit.state in (lc.EDIT_ERROR, lc.REFUSED):
-            self._revert_refused_locally(edit, video, texts.REVERT_NOTHING)
             return
         if edit.state == lc.SUBMITTED:
             # Knowlify would answer 409 (not in a revertable state): say so without spending a call.

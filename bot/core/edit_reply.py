@@ -8,9 +8,16 @@ from dataclasses import dataclass
 MAX_EDIT_CHARS = 5000
 MAX_REFERENCES = 5
 
-# Slack wraps links as <https://x|label> or <https://x>; people also paste bare ones.
-_SLACK_LINK = re.compile(r"<(https?://[^>|\s]+)(?:\|([^>]*))?>")
-_BARE_HTTPS = re.compile(r"(?<![<|\w])https://[^\s<>|]+")
+# Slack wraps links as <https://x|label> or <https://x>; people also paste bare ones. One pattern for
+# both, so the links are collected in the order they were written.
+_LINK = re.compile(r"<(https?://[^>|\s]+)(?:\|([^>]*))?>|(?<![<|\w])(https://[^\s<>|]+)")
+# Punctuation that ends a sentence rather than a bare link ("see https://x.com/a.png.").
+_TRAILING = ".,;:!?)]}'\""
+
+
+def _unescape(text: str) -> str:
+    """Slack escapes <, > and & in message text (links included); &amp; last, so it decodes once."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 @dataclass(frozen=True)
@@ -30,14 +37,15 @@ def parse_edit_reply(raw: str) -> EditReply | EditReplyError:
     urls: list[str] = []
 
     def unwrap(m: re.Match[str]) -> str:
+        if m.group(3):  # a bare https link
+            urls.append(_unescape(m.group(3).rstrip(_TRAILING)))
+            return m.group(3)
         url, label = m.group(1), m.group(2)
         if url.startswith("https://"):
-            urls.append(url)
+            urls.append(_unescape(url))
         return url if not label or label == url else f"{label} ({url})"
 
-    text = _SLACK_LINK.sub(unwrap, raw or "")
-    urls.extend(u for u in _BARE_HTTPS.findall(raw or "") if u not in urls)
-    text = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").strip()
+    text = _unescape(_LINK.sub(unwrap, raw or "")).strip()
     if not text:
         return EditReplyError(
             "This reply is empty, so there is nothing to edit. Describe the change in words."

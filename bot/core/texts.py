@@ -45,7 +45,8 @@ NEEDS_INVITE = (
 
 
 def video_done(link: str, prompt: str) -> str:
-    return f":tada: Your video is ready: <{link}|{shorten(prompt, 80)}>\nReply in this thread to edit it."
+    label = shorten(prompt, 80).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f":tada: Your video is ready: <{link}|{label}>\nReply in this thread to edit it."
 
 
 # --- edits --------------------------------------------------------------------------------
@@ -66,8 +67,10 @@ def edit_refused(status: int | None, detail: str) -> str:
             )
         return f"Not enough Knowlify credits for this edit ({detail}). Top up, then reply again."
     if status == 409:
+        if "errored" in detail or "failed" in detail:
+            return "Knowlify can't edit this video because its render failed. Start a new one with /knowlify."
         return (
-            "This video can't be edited right now: Knowlify is still building it, or its render failed. "
+            "This video can't be edited right now: Knowlify is still building it. "
             "Reply again once the video is done."
         )
     if status == 415:
@@ -76,10 +79,12 @@ def edit_refused(status: int | None, detail: str) -> str:
             f"(image/*) of at most 5 MB. Knowlify said: {detail}"
         )
     if status == 422:
-        return (
-            "Knowlify refused this edit: "
-            f"{detail}. Reference images must be public https links (no private or local addresses)."
-        )
+        if "reference" in detail or "url" in detail.lower():
+            return (
+                "Knowlify refused a reference image link: "
+                f"{detail}. Reference images must be public https links (no private or local addresses)."
+            )
+        return f"Knowlify refused this edit: {detail}. Change the reply and send it again."
     if status == 404:
         return "Knowlify no longer knows this video, so it can't be edited."
     if status == 403:

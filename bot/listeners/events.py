@@ -36,9 +36,11 @@ def register(app: App, services: Services) -> None:
         video = store.video_for_thread(team, channel, event["thread_ts"])
         if video is None:
             return  # not a video's thread (or another channel's: the lookup is keyed by channel)
-        reply = parse_edit_reply(event.get("text") or "")
+        text = event.get("text")
+        reply = parse_edit_reply(text if isinstance(text, str) else "")
         if isinstance(reply, EditReplyError):
-            if store.record_delivery(f"event:{body.get('event_id')}"):
+            event_id = body.get("event_id")  # without one, "event:None" would silence every later answer
+            if not event_id or store.record_delivery(f"event:{event_id}"):
                 _ephemeral(services, channel, event["user"], reply.problem, video.card_ts)
             return
         state = lc.PENDING if video.state == lc.COMPLETE else lc.HELD
@@ -63,20 +65,24 @@ def register(app: App, services: Services) -> None:
 
     @app.event("reaction_added")
     def on_reaction(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if event.get("reaction") != emoji or (event.get("item") or {}).get("type") != "message":
+        item, user = event.get("item"), event.get("user")
+        if event.get("reaction") != emoji or not isinstance(item, dict) or item.get("type") != "message":
             return
-        team, channel, user = _team(body, event), event["item"]["channel"], event["user"]
-        message = store.thread_message(team, channel, event["item"]["ts"])
+        channel, ts = item.get("channel"), item.get("ts")
+        if not (isinstance(channel, str) and isinstance(ts, str) and isinstance(user, str)):
+            return  # not a reaction on a message by a person: nothing to revert
+        team = _team(body, event)
+        message = store.thread_message(team, channel, ts)
         if message is None:
             return  # a message the bot does not know: not ours to act on
         video = store.get_video(message.video_id)
         if video is None:
             return
+        if body.get("event_id") and not store.record_delivery(f"event:{body['event_id']}"):
+            return  # Slack retried this delivery
         if message.edit_id is None:
             _ephemeral(services, channel, user, texts.REVERT_WHERE, video.card_ts)
             return
-        if body.get("event_id") and not store.record_delivery(f"event:{body['event_id']}"):
-            return  # Slack retried this delivery
         edit = store.get_edit(message.edit_id)
         if edit is None:
             return

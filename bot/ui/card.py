@@ -10,6 +10,8 @@ from bot.core import lifecycle
 from bot.core.texts import shorten
 
 RETRY_ACTION = "knowlify_retry_create"
+MAX_ERROR_CHARS = 500
+MAX_OPTIONS_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,16 @@ def card(
     edits_applied: int = 0,
     note: str | None = None,
 ) -> CardView:
-    status = lifecycle.status_line(state, progress, error)
+    # Knowlify's error text and the user's option values are unbounded: keep every block under 3,000.
+    status = lifecycle.status_line(state, progress, shorten(error, MAX_ERROR_CHARS) if error else None)
     if state == lifecycle.COMPLETE and link:
         status += f": <{link}|watch the video>"
         if edits_applied:
             status += f" · version {edits_applied + 1} ({edits_applied} edit{'s' if edits_applied != 1 else ''} applied)"
     title = shorten(prompt, 280)
-    meta = f"Requested by <@{user_id}>" + (f" · {options}" if options else "")
+    meta = f"Requested by <@{user_id}>" + (
+        f" · {_escape(shorten(options, MAX_OPTIONS_CHARS))}" if options else ""
+    )
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f":movie_camera: *{_escape(title)}*"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": meta}]},
@@ -55,7 +60,7 @@ def card(
         )
     if note:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-    text = f"Knowlify video for <@{user_id}>: {shorten(prompt, 120)} — {_plain(status)}"
+    text = f"Knowlify video for <@{user_id}>: {_escape(shorten(prompt, 120))} — {_plain(status)}"
     return CardView(text=text, blocks=blocks)
 
 
