@@ -42,8 +42,9 @@ class Runtime:
         api_key = settings.secret("knowlify_api_key")
         self.key_id = key_fingerprint(api_key)
         window = settings.knowlify_window_seconds
+        # The margin covers the delay between counting a call here and Knowlify counting it there.
         budget = Budget(
-            self.store, key_id=self.key_id, window_seconds=window, margin_seconds=min(1.0, window / 20)
+            self.store, key_id=self.key_id, window_seconds=window, margin_seconds=min(1.0, window / 5)
         )
         self.knowlify = KnowlifyClient(
             api_key, settings.knowlify_api_base, budget, timeout=settings.knowlify_timeout_seconds
@@ -115,6 +116,7 @@ class Runtime:
                 log.debug("kick ignored", exc_info=True)
 
     def stop(self) -> None:
+        self.worker.stopping.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,14 @@ from bot.core import lifecycle as lc
 from bot.core import texts
 from bot.core.versions import EditView, current_version
 from bot.knowlify.client import KnowlifyClient
-from bot.knowlify.errors import KnowlifyError, OutcomeUnknown, ServerError, retry_delay
+from bot.knowlify.errors import (
+    BudgetExhausted,
+    KnowlifyError,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+    retry_delay,
+)
 from bot.knowlify.models import EditStatus, VideoSpec, VideoStatus
 from bot.slack_ops import NO_ACCESS, SlackFailure, SlackOps
 from bot.ui.card import CardView, card, retry_blocks
@@ -36,6 +44,9 @@ log = logging.getLogger(__name__)
 
 # next_run_at of a row with nothing left to do (finite, so every database stores it).
 NEVER = 9.0e12
+# Knowlify renders 3 videos per key at a time and promotes parked ones in order: only the first few
+# parked jobs can move next, so only they are polled (the rest would spend the budget for nothing).
+POLLED_PARKED = 3
 # A 5xx on a create is retried this many times (2 s, 4 s, … ≈ 2 min) before the user is told.
 MAX_CREATE_ATTEMPTS = 7
 # Slack failures that are worth another try later (anything else is logged and skipped).
@@ -75,6 +86,7 @@ class Worker:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.batch = batch
+        self.stopping = threading.Event()  # set by Runtime.stop: finish the current job, hand back the rest
 
     # --- the tick ------------------------------------------------------------------------
 
@@ -89,7 +101,10 @@ class Worker:
             col(VideoJob.state).in_(lc.VIDEO_WORK_STATES),
             VideoJob.key_id == self.key_id,
         )
-        for job in videos:
+        # Oldest first: creates reach Knowlify in the order people asked (it parks them FIFO).
+        for job in sorted(videos, key=lambda j: j.id or 0):
+            if self._hand_back(job):
+                continue
             handled += 1
             self._guarded(self._video_step, job)
         edits = self.store.claim(
@@ -102,6 +117,8 @@ class Worker:
             EditJob.key_id == self.key_id,
         )
         for edit in edits:
+            if self._hand_back(edit):
+                continue
             handled += 1
             self._guarded(self._edit_step, edit)
             if edit.revert_state not in lc.REVERT_WORK_STATES:
@@ -116,6 +133,14 @@ class Worker:
                 )
         return handled
 
+    def _hand_back(self, row: VideoJob | EditJob) -> bool:
+        """While stopping, give claimed rows back untouched so another worker (or the next start)
+        takes them at once instead of after the lease expires."""
+        if not self.stopping.is_set():
+            return False
+        self.store.release(row, self.owner, row.next_run_at)
+        return True
+
     def _guarded(self, step: Callable[[Any], None], row: VideoJob | EditJob) -> None:
         """One job's surprise must not stop the others: log it and try that job again later."""
         try:
@@ -127,9 +152,14 @@ class Worker:
             self.store.release(row, self.owner, self.clock() + min(300.0, 2.0**attempts), attempts=attempts)
 
     def _later(self, row: VideoJob | EditJob, error: KnowlifyError, **values: Any) -> None:
-        """Reschedule after a retryable Knowlify error, counting attempts for the backoff."""
-        attempts = row.attempts + 1
-        delay = retry_delay(error, attempts)
+        """Reschedule after a retryable Knowlify error.
+
+        Waiting for the budget or a 429 is not a failure: only errors count as attempts, which set
+        the backoff and, for creates, when to give up.
+        """
+        waiting = isinstance(error, BudgetExhausted | RateLimited)
+        attempts = row.attempts if waiting else row.attempts + 1
+        delay = retry_delay(error, max(attempts, 1))
         wait = max(delay if delay is not None else 2.0**attempts, 0.01)
         log.info("%s %s waits %.1fs: %s", type(row).__name__, row.id, wait, type(error).__name__)
         self.store.release(row, self.owner, self.clock() + wait, attempts=attempts, **values)
@@ -209,6 +239,11 @@ class Worker:
             log.warning("could not tell %s about job %s: %s", job.user_id, job.id, exc.error)
 
     def _submit_video(self, job: VideoJob) -> None:
+        ahead = self.store.older_create_waiting(job.key_id, job.id or 0, (lc.READY,))
+        if ahead is not None:
+            # An older request waits for the budget: queue behind it rather than overtake it.
+            self.store.release(job, self.owner, max(ahead, self.clock()) + 0.01)
+            return
         spec = VideoSpec(task=job.prompt, **options_of(job).get("fields", {}))
         if not self.store.save(job, self.owner, state=lc.SUBMITTING):
             return  # lease lost: another worker owns the job now
@@ -288,6 +323,9 @@ class Worker:
 
     def _poll_video(self, job: VideoJob) -> None:
         assert job.knowlify_uuid
+        if job.status == "parked" and self.store.parked_ahead(job.key_id, job.id or 0) >= POLLED_PARKED:
+            self.store.release(job, self.owner, lc.next_video_poll(self.clock(), self.poll_seconds, "parked"))
+            return
         try:
             st: VideoStatus = self.knowlify.get_video(job.knowlify_uuid)
         except KnowlifyError as exc:

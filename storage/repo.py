@@ -242,6 +242,29 @@ class Store:
     def release(self, row: Leased, owner: str, next_run_at: float, **values: Any) -> bool:
         return self.save(row, owner, next_run_at=next_run_at, lease_owner=None, lease_until=None, **values)
 
+    def older_create_waiting(self, key_id: str, job_id: int, states: Sequence[str]) -> float | None:
+        """When the earliest older job of this key that is still waiting to be sent is due, if any."""
+        with self.session() as s:
+            return s.exec(
+                select(func.min(VideoJob.next_run_at)).where(
+                    VideoJob.key_id == key_id, VideoJob.id < job_id, col(VideoJob.state).in_(list(states))
+                )
+            ).first()
+
+    def parked_ahead(self, key_id: str, job_id: int) -> int:
+        """How many of this key's parked renders were created before this one."""
+        with self.session() as s:
+            return int(
+                s.exec(
+                    select(func.count()).where(
+                        VideoJob.key_id == key_id,
+                        VideoJob.id < job_id,
+                        VideoJob.state == "rendering",
+                        VideoJob.status == "parked",
+                    )
+                ).one()
+            )
+
     def update_where(self, model: type[L], values: dict[str, Any], *conditions: Any) -> int:
         """A plain conditional UPDATE, for rows nobody leases at that moment (held edits, the card)."""
         values = {"updated_at": self.clock(), **values}
