@@ -123,7 +123,7 @@ def run(mode: str, jobs: int) -> dict[str, Any]:
 
             rt.slack.post = counting_post  # type: ignore[method-assign]
             runtimes.append(rt)
-            server = ServerThread(create_http_app(rt.app)).start()
+            server = ServerThread(create_http_app(rt.app, SIGNING_SECRET)).start()
             servers.append(server)
             drivers.append(SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET))
         for rt in runtimes:

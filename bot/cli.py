@@ -86,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
 
         runtime.start_worker()
         try:
-            uvicorn.run(create_http_app(runtime.app), host=args.host, port=args.port, log_level="warning")
+            uvicorn.run(
+                create_http_app(runtime.app, settings.secret("slack_signing_secret")),
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+            )
         finally:
             runtime.stop()
         return 0

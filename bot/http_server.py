@@ -2,23 +2,57 @@
 
 Bolt's sync `App.dispatch` blocks until `ack()`; the stock Starlette adapter runs it on the event
 loop, so one slow request would hold up every other. Here each dispatch runs in the thread pool.
+
+Slack retries anything but a 2xx, so a signed request the bot cannot or will not handle (malformed
+JSON, an event type nobody listens to) is logged and answered 200; an unsigned or stale one 401.
 """
 
 from __future__ import annotations
 
-from slack_bolt import App
+import logging
+import uuid
+
+from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+log = logging.getLogger(__name__)
 
-def create_http_app(app: App) -> Starlette:
+
+def create_http_app(app: App, signing_secret: str) -> Starlette:
+    verifier = SignatureVerifier(signing_secret)
+
+    def signed(request: Request, body: bytes) -> bool:
+        return verifier.is_valid(
+            body=body,
+            timestamp=request.headers.get("x-slack-request-timestamp", ""),
+            signature=request.headers.get("x-slack-signature", ""),
+        )
+
     async def events(request: Request) -> Response:
         body = await request.body()
-        bolt_response = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
+        try:
+            bolt_response: BoltResponse = await run_in_threadpool(
+                app.dispatch, to_bolt_request(request, body)
+            )
+        except Exception:
+            if not signed(request, body):
+                return Response(status_code=401)
+            ref = uuid.uuid4().hex[:8]
+            log.exception("malformed Slack request ignored (ref %s)", ref)
+            return Response(status_code=200)
+        if bolt_response.status == 404 or bolt_response.status >= 500:
+            # 404: nothing listens to it; 5xx: Bolt failed before any listener. Either way a retry
+            # would fail the same way, and Slack disables apps whose deliveries keep failing.
+            if not signed(request, body):
+                return Response(status_code=401)
+            log.info("Slack request answered 200 instead of %s: not handled", bolt_response.status)
+            return Response(status_code=200)
         return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> Response:

@@ -18,7 +18,9 @@ def register(app: App, services: Services) -> None:
     def on_home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        user = event["user"]
+        user = event.get("user")
+        if not isinstance(user, str):
+            return
         jobs = services.store.videos_of_user(user, 10)
         lines = []
         for job in jobs:
