@@ -200,10 +200,14 @@ class Worker:
         )
 
     def _post_card(self, job: VideoJob) -> bool:
-        note = None
         join_error = self.slack.join(job.channel_id) if job.channel_id.startswith(("C", "G")) else None
+        # Private channels can't be joined (a bot that can post there is a member already); any other
+        # refusal means the card may go out but replies in its thread would never reach the bot.
+        note = None
         if join_error and join_error not in ("method_not_supported_for_channel_type", "already_in_channel"):
             log.info("could not join %s: %s", job.channel_id, join_error)
+            note = texts.could_not_join(join_error)
+        job.joined_note = note
         view = self.card_view(job, [])
         try:
             ts = self.slack.post(job.channel_id, view.text, view.blocks)
@@ -215,8 +219,6 @@ class Worker:
             log.warning("card for job %s not posted: %s", job.id, exc.error)
             self.store.release(job, self.owner, self.clock() + SLACK_RETRY_SECONDS, attempts=job.attempts + 1)
             return False
-        if join_error == "method_not_supported_for_channel_type" and not job.channel_id.startswith("D"):
-            note = None  # a private channel the bot is already in: it posted, so it gets the replies too
         self.store.save(
             job,
             self.owner,

@@ -38,6 +38,13 @@ UNKNOWN_OUTCOME = (
     "Check your Knowlify dashboard first, then retry if it is not there."
 )
 
+def could_not_join(error: str) -> str:
+    return (
+        f":warning: I couldn't join this channel ({error}), so replies in this thread may not reach me. "
+        "To edit the video by replying, invite me with `/invite @knowlify`."
+    )
+
+
 NEEDS_INVITE = (
     "I can't post in this channel, so I did not start the video. Invite me with `/invite @knowlify`, "
     "then run the command again."

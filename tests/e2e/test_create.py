@@ -243,3 +243,11 @@ def test_a_request_from_another_workspace_uses_nothing_of_this_one(stack):
     response = stack.driver._post(urlencode(other).encode(), "application/x-www-form-urlencoded")
     assert response.status_code == 200 and "another Slack workspace" in response.text
     assert jobs(stack) == [] and stack.sim.calls == []
+
+
+def test_card_says_so_when_the_bot_could_not_join_the_channel(stack):
+    stack.slack.inject("conversations.join", error="restricted_action")
+    stack.driver.command("Explain tides")
+    card = stack.slack.wait_for(posted("Explain tides", thread=False), timeout=10)[0]
+    assert "couldn't join this channel" in json.dumps(card.args["blocks"])
+    assert "/invite @knowlify" in json.dumps(card.args["blocks"])
