@@ -10,7 +10,6 @@ JSON, an event type nobody listens to) is logged and answered 200; an unsigned o
 from __future__ import annotations
 
 import logging
-import uuid
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -40,15 +39,15 @@ def create_http_app(app: App, signing_secret: str) -> Starlette:
             bolt_response: BoltResponse = await run_in_threadpool(
                 app.dispatch, to_bolt_request(request, body)
             )
-        except Exception:
+        except Exception as exc:
             if not signed(request, body):
                 return Response(status_code=401)
-            ref = uuid.uuid4().hex[:8]
-            log.exception("malformed Slack request ignored (ref %s)", ref)
+            log.warning("malformed Slack request ignored: %s", type(exc).__name__)
             return Response(status_code=200)
-        if bolt_response.status == 404 or bolt_response.status >= 500:
-            # 404: nothing listens to it; 5xx: Bolt failed before any listener. Either way a retry
+        if bolt_response.status in (404, 500):
+            # 404: nothing listens to it; 500: Bolt failed before any listener. Either way a retry
             # would fail the same way, and Slack disables apps whose deliveries keep failing.
+            # (503 passes through: the listeners' error handler asks for a redelivery with it.)
             if not signed(request, body):
                 return Response(status_code=401)
             log.info("Slack request answered 200 instead of %s: not handled", bolt_response.status)

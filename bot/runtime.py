@@ -55,7 +55,7 @@ class Runtime:
             self.slack,
             key_id=self.key_id,
             poll_seconds=settings.knowlify_poll_seconds,
-            owner=owner,
+            owner=owner or settings.knowlify_worker_id,
         )
         self.services = Services(settings, self.store, self.slack, self.key_id, kick=self.kick)
         # App() calls auth.test once here: the Slack API (or the stand-in) must be reachable.
@@ -63,7 +63,9 @@ class Runtime:
             client=self.client,
             signing_secret=settings.secret("slack_signing_secret") or None,
             request_verification_enabled=not socket_mode,
-            process_before_response=False,
+            # Listeners only write a row (and ack); holding Slack's answer until they return means
+            # a request that could not be stored is answered 5xx and delivered again, never lost.
+            process_before_response=True,
         )
         self.services.team_id = str(self.client.auth_test().get("team_id") or "") or None
         register_listeners(self.app, self.services)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     knowlify_window_seconds: float = Field(default=60.0)
     # How long one Knowlify request may take before its outcome counts as unknown.
     knowlify_timeout_seconds: float = Field(default=15.0)
+    # A stable name for this replica (a pod or host name). After a restart under the same name the
+    # worker takes its unfinished rows back at once; without it they wait for their lease to expire.
+    knowlify_worker_id: str | None = None
     # How often the worker looks for due work; each job keeps its own poll interval on top.
     worker_tick_seconds: float = Field(default=0.5)
 

@@ -241,10 +241,11 @@ class Worker:
             log.warning("could not tell %s about job %s: %s", job.user_id, job.id, exc.error)
 
     def _submit_video(self, job: VideoJob) -> None:
-        ahead = self.store.older_create_waiting(job.key_id, job.id or 0, (lc.READY,))
+        ahead = self.store.older_create_waiting(job.key_id, job.id or 0, (lc.NEW, lc.READY))
         if ahead is not None:
-            # An older request waits for the budget: queue behind it rather than overtake it.
-            self.store.release(job, self.owner, max(ahead, self.clock()) + 0.01)
+            # An older request waits for the budget: queue behind it rather than take the slot it
+            # waits for. Same due time: claims go in id order, so it still leaves first.
+            self.store.release(job, self.owner, max(ahead, self.clock()))
             return
         spec = VideoSpec(task=job.prompt, **options_of(job).get("fields", {}))
         if not self.store.save(job, self.owner, state=lc.SUBMITTING):
@@ -306,8 +307,11 @@ class Worker:
         self._settle_waiting_edits(job, texts.EDIT_UNKNOWN_VIDEO)
 
     def _fail(self, job: VideoJob, message: str) -> None:
-        """The job ends failed; the thread gets the reason once (final_ts guards the repeat)."""
-        self.store.save(job, self.owner, state=lc.FAILED, error_message=message)
+        """The job ends failed; the thread gets the reason once.
+
+        Post first, then store the state with the reply's ts in one write: a crash in between can
+        repeat the post (one call wide), never lose it.
+        """
         final_ts = job.final_ts
         if final_ts is None and job.card_ts:
             try:
@@ -317,10 +321,11 @@ class Worker:
                 self._tell_requester(job, message)
         elif final_ts is None:
             self._tell_requester(job, message)
-        self._refresh_card(job, force=True)
-        self.store.release(job, self.owner, NEVER, final_ts=final_ts)
+        self.store.save(job, self.owner, state=lc.FAILED, error_message=message, final_ts=final_ts)
         if final_ts:
             self.store.add_thread_message(job.team_id, job.channel_id, final_ts, job.id, "final")  # type: ignore[arg-type]
+        self._refresh_card(job, force=True)
+        self.store.release(job, self.owner, NEVER)
         self._settle_waiting_edits(job, texts.EDIT_VIDEO_FAILED)
 
     def _poll_video(self, job: VideoJob) -> None:
@@ -464,9 +469,8 @@ class Worker:
             return
         if video.state in (lc.FAILED, lc.UNKNOWN, lc.NEEDS_INVITE):
             message = texts.EDIT_UNKNOWN_VIDEO if video.state == lc.UNKNOWN else texts.EDIT_VIDEO_FAILED
-            self.store.save(edit, self.owner, state=lc.REFUSED, error_message=message)
             self._post_in_thread(video, message, edit=edit, kind="edit_refused")
-            self.store.release(edit, self.owner, NEVER)
+            self.store.release(edit, self.owner, NEVER, state=lc.REFUSED, error_message=message)
             return
         values: dict[str, Any] = {"state": lc.WAITING}
         if edit.state == lc.HELD:
@@ -503,9 +507,8 @@ class Worker:
                 self._later(edit, exc)
                 return
             message = texts.edit_refused(exc.status, exc.detail)
-            self.store.save(edit, self.owner, state=lc.REFUSED, error_message=message)
             self._post_in_thread(video, f":no_entry_sign: {message}", edit=edit, kind="edit_refused")
-            self.store.release(edit, self.owner, NEVER)
+            self.store.release(edit, self.owner, NEVER, state=lc.REFUSED, error_message=message)
             return
         self.store.save(
             edit,
@@ -536,9 +539,10 @@ class Worker:
         except KnowlifyError as exc:
             if exc.status in (403, 404):
                 message = f"Knowlify no longer finds this edit ({exc.detail})."
-                self.store.save(edit, self.owner, state=lc.EDIT_ERROR, error_message=message)
-                self._post_in_thread(video, f":x: {message}", edit=edit, kind="edit_result")
-                self.store.release(edit, self.owner, NEVER)
+                ts = self._post_in_thread(video, f":x: {message}", edit=edit, kind="edit_result")
+                self.store.release(
+                    edit, self.owner, NEVER, state=lc.EDIT_ERROR, error_message=message, result_ts=ts
+                )
             else:
                 self._later(edit, exc)
             return
@@ -547,16 +551,20 @@ class Worker:
             return
         if st.is_failed or st.status == "error":
             message = texts.edit_failed(st.error_message)
-            self.store.save(edit, self.owner, state=lc.EDIT_ERROR, status=st.status, error_message=message)
             ts = self._post_in_thread(video, f":x: {message}", edit=edit, kind="edit_result")
-            self.store.release(edit, self.owner, NEVER, result_ts=ts)
+            self.store.release(
+                edit,
+                self.owner,
+                NEVER,
+                state=lc.EDIT_ERROR,
+                status=st.status,
+                error_message=message,
+                result_ts=ts,
+            )
             return
         if st.is_complete or st.status == "complete":
             result = st.result
             result_json = result.model_dump_json() if result else "{}"
-            self.store.save(
-                edit, self.owner, state=lc.EDIT_COMPLETE, status=st.status, result_json=result_json
-            )
             text = texts.edit_done(
                 result.link if result else None,
                 result.changed_scene_numbers if result else [],
@@ -565,7 +573,16 @@ class Worker:
                 result.video_synced if result else None,
             )
             ts = self._post_in_thread(video, text, edit=edit, kind="edit_result")
-            self.store.release(edit, self.owner, NEVER, result_ts=ts, attempts=0)
+            self.store.release(
+                edit,
+                self.owner,
+                NEVER,
+                state=lc.EDIT_COMPLETE,
+                status=st.status,
+                result_json=result_json,
+                result_ts=ts,
+                attempts=0,
+            )
             self._refresh_card(video, force=True)
             return
         self.store.release(
@@ -606,9 +623,14 @@ class Worker:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 newer = self._newer_edit_link(edit, video) if "newer" in exc.detail else None
                 message = texts.revert_refused(exc.status, exc.detail, newer)
-                self.store.save(edit, self.owner, revert_state=lc.REVERT_REFUSED, revert_detail=exc.detail)
                 self._post_in_thread(video, f":warning: {message}", edit=edit, kind="revert_result")
-                self.store.release(edit, self.owner, self._next_after_revert(edit))
+                self.store.release(
+                    edit,
+                    self.owner,
+                    self._next_after_revert(edit),
+                    revert_state=lc.REVERT_REFUSED,
+                    revert_detail=exc.detail,
+                )
             else:
                 state = lc.REVERT_RUNNING if isinstance(exc, OutcomeUnknown) else lc.REVERT_REQUESTED
                 if retry_delay(exc, edit.attempts + 1) is None:
@@ -618,11 +640,14 @@ class Worker:
         self._finish_revert(edit, video, st)
 
     def _finish_revert(self, edit: EditJob, video: VideoJob, st: EditStatus) -> None:
-        self.store.save(edit, self.owner, state=lc.REVERTED, revert_state=lc.REVERT_DONE, status=st.status)
         diff = st.result.revert_diff if st.result and st.result.revert_diff else None
+        # The version after the revert: this edit no longer counts (its row is written after the post).
         version = current_version(
             video.link or video.chat_url,
-            [EditView(e.reply_ts, e.state, e.result_json) for e in self.store.edits_of(video.id)],  # type: ignore[arg-type]
+            [
+                EditView(e.reply_ts, lc.REVERTED if e.id == edit.id else e.state, e.result_json)
+                for e in self.store.edits_of(video.id)  # type: ignore[arg-type]
+            ],
         )
         text = texts.revert_done(
             diff.changed_scene_numbers if diff else [],
@@ -631,13 +656,27 @@ class Worker:
             version.link,
         )
         ts = self._post_in_thread(video, text, edit=edit, kind="revert_result")
-        self.store.release(edit, self.owner, NEVER, revert_result_ts=ts, attempts=0)
+        self.store.release(
+            edit,
+            self.owner,
+            NEVER,
+            state=lc.REVERTED,
+            revert_state=lc.REVERT_DONE,
+            status=st.status,
+            revert_result_ts=ts,
+            attempts=0,
+        )
         self._refresh_card(video, force=True)
 
     def _revert_refused_locally(self, edit: EditJob, video: VideoJob, message: str) -> None:
-        self.store.save(edit, self.owner, revert_state=lc.REVERT_REFUSED, revert_detail=message)
         self._post_in_thread(video, f":warning: {message}", edit=edit, kind="revert_result")
-        self.store.release(edit, self.owner, self._next_after_revert(edit))
+        self.store.release(
+            edit,
+            self.owner,
+            self._next_after_revert(edit),
+            revert_state=lc.REVERT_REFUSED,
+            revert_detail=message,
+        )
 
     def _next_after_revert(self, edit: EditJob) -> float:
         """A refused revert leaves a still-running edit to its own lifecycle."""

@@ -97,6 +97,9 @@ class LocalStack:
             KNOWLIFY_WINDOW_SECONDS=str(s.knowlify_window_seconds),
             KNOWLIFY_REVERT_EMOJI=s.knowlify_revert_emoji,
             WORKER_TICK_SECONDS=str(s.worker_tick_seconds),
+            # One replica under a stable name: after a kill, the restarted process takes its rows
+            # back at once, as a pod restarted under the same name would.
+            KNOWLIFY_WORKER_ID="sandbox-bot-1",
         )
         return env
 

@@ -18,7 +18,9 @@ from storage.models import SchemaVersion
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5000
+# Long enough to ride out another writer's moment, short enough that a command waiting on it can
+# still answer within Slack's 3 seconds (with "try again") instead of timing out silently.
+BUSY_TIMEOUT_MS = 2000
 
 # Migrations, in order: MIGRATIONS[n] takes the schema from version n to n + 1. Version 1 is the
 # first schema, created by create_all; later changes append a function here (ALTER TABLE …), so an

@@ -84,6 +84,38 @@ class Store:
             s.refresh(edit)
             return edit
 
+    def request_revert(self, edit_id: int, user: str, delivery_key: str | None) -> bool:
+        """Record the delivery and ask for the revert together; False if either was done already
+        (Slack retried, or a revert of this edit is already on its way)."""
+        now = self.clock()
+        with self.session() as s:
+            if delivery_key:
+                s.add(SlackDelivery(key=delivery_key, received_at=now))
+                try:
+                    s.flush()
+                except IntegrityError:
+                    s.rollback()
+                    return False
+            result = s.exec(
+                update(EditJob)  # type: ignore[call-overload]
+                .where(
+                    EditJob.id == edit_id,
+                    or_(col(EditJob.revert_state).is_(None), EditJob.revert_state == "refused"),
+                )
+                .values(
+                    revert_state="requested",
+                    revert_requested_by=user,
+                    attempts=0,
+                    next_run_at=now,
+                    updated_at=now,
+                )
+            )
+            if not result.rowcount:
+                s.rollback()
+                return False
+            s.commit()
+            return True
+
     def record_delivery(self, key: str) -> bool:
         """True the first time a delivery key is seen, False on every repeat."""
         with self.session() as s:
@@ -204,9 +236,12 @@ class Store:
             .where(
                 *conditions,
                 model.next_run_at <= now,
-                or_(col(model.lease_until).is_(None), model.lease_until < now),
+                # Free, expired, or our own: a worker that restarts under a stable id takes its
+                # rows back at once instead of waiting for its dead predecessor's leases to expire.
+                or_(col(model.lease_until).is_(None), model.lease_until < now, model.lease_owner == owner),
             )
-            .order_by(model.next_run_at, model.id)
+            # Oldest first among due rows: requests are served in the order they arrived.
+            .order_by(model.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -222,7 +257,7 @@ class Store:
             if not ids:
                 return []
             rows = list(s.exec(select(model).where(col(model.id).in_(ids))))
-        rows.sort(key=lambda r: (r.next_run_at, r.id))
+        rows.sort(key=lambda r: r.id)
         return rows
 
     def save(self, row: Leased, owner: str, **values: Any) -> bool:
@@ -243,11 +278,15 @@ class Store:
         return self.save(row, owner, next_run_at=next_run_at, lease_owner=None, lease_until=None, **values)
 
     def older_create_waiting(self, key_id: str, job_id: int, states: Sequence[str]) -> float | None:
-        """When the earliest older job of this key that is still waiting to be sent is due, if any."""
+        """When the earliest older job of this key that waits (for the budget, not after an error:
+        attempts = 0) to be sent is due, if any."""
         with self.session() as s:
             return s.exec(
                 select(func.min(VideoJob.next_run_at)).where(
-                    VideoJob.key_id == key_id, VideoJob.id < job_id, col(VideoJob.state).in_(list(states))
+                    VideoJob.key_id == key_id,
+                    VideoJob.id < job_id,
+                    col(VideoJob.state).in_(list(states)),
+                    VideoJob.attempts == 0,
                 )
             ).first()
 

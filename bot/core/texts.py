@@ -38,6 +38,7 @@ UNKNOWN_OUTCOME = (
     "Check your Knowlify dashboard first, then retry if it is not there."
 )
 
+
 def could_not_join(error: str) -> str:
     return (
         f":warning: I couldn't join this channel ({error}), so replies in this thread may not reach me. "

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.listeners import actions, commands, events, home
 from bot.services import Services
@@ -38,6 +40,18 @@ def register_listeners(app: App, services: Services) -> None:
                 return BoltResponse(status=200, body=OTHER_WORKSPACE)
             return BoltResponse(status=200, body="")
         return next()
+
+    @app.error
+    def on_error(error: Exception) -> BoltResponse:
+        """Listeners run before Slack gets its answer (process_before_response), so the answer can
+        say what happened: storage down → 503 and Slack delivers the event again later (nothing is
+        lost); a bug → logged with a reference and 200, since a retry would fail the same way."""
+        if isinstance(error, SQLAlchemyError):
+            log.error("database unavailable, Slack will deliver this again: %s", type(error).__name__)
+            return BoltResponse(status=503, body="")
+        ref = uuid.uuid4().hex[:8]
+        log.exception("listener failed (ref %s)", ref, exc_info=error)
+        return BoltResponse(status=200, body="")
 
     commands.register(app, services)
     actions.register(app, services)

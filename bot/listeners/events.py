@@ -78,31 +78,36 @@ def register(app: App, services: Services) -> None:
         video = store.get_video(message.video_id)
         if video is None:
             return
-        if body.get("event_id") and not store.record_delivery(f"event:{body['event_id']}"):
-            return  # Slack retried this delivery
+        delivery = f"event:{body['event_id']}" if body.get("event_id") else None
+
+        def first_delivery() -> bool:
+            """Answers (hints, refusals) go out once, however often Slack delivers the event."""
+            return delivery is None or store.record_delivery(delivery)
+
         if message.edit_id is None:
-            _ephemeral(services, channel, user, texts.REVERT_WHERE, video.card_ts)
+            if first_delivery():
+                _ephemeral(services, channel, user, texts.REVERT_WHERE, video.card_ts)
             return
         edit = store.get_edit(message.edit_id)
         if edit is None:
             return
         if user not in (edit.user_id, video.user_id) and not slack.is_admin(user):
-            _ephemeral(
-                services, channel, user, texts.revert_not_allowed(edit.user_id, video.user_id), video.card_ts
-            )
+            if first_delivery():
+                _ephemeral(
+                    services,
+                    channel,
+                    user,
+                    texts.revert_not_allowed(edit.user_id, video.user_id),
+                    video.card_ts,
+                )
             return
         if edit.state == lc.REVERTED or edit.revert_state == lc.REVERT_DONE:
-            _ephemeral(services, channel, user, texts.REVERT_ALREADY, video.card_ts)
+            if first_delivery():
+                _ephemeral(services, channel, user, texts.REVERT_ALREADY, video.card_ts)
             return
-        if store.transition(
-            EditJob,
-            edit.id,
-            lc.REVERT_RETRYABLE,
-            _field="revert_state",  # type: ignore[arg-type]
-            revert_state=lc.REVERT_REQUESTED,
-            revert_requested_by=user,
-            attempts=0,
-        ):
+        # The delivery key and the request are written in one transaction: a crash between them
+        # cannot make Slack's retry look like a duplicate.
+        if store.request_revert(edit.id, user, delivery):  # type: ignore[arg-type]
             log.info("revert of edit %s requested by %s", edit.id, user)
             services.kick()
         # Otherwise a revert of this edit is already on its way: one reaction is enough.

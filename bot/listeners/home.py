@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.core import lifecycle as lc
 from bot.core.parse import help_text
 from bot.core.texts import shorten
 from bot.services import Services
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, services: Services) -> None:
@@ -47,4 +51,7 @@ def register(app: App, services: Services) -> None:
                 },
             },
         ]
-        client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
+        try:
+            client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
+        except SlackApiError as exc:
+            log.warning("home tab of %s not published: %s", user, exc.response.get("error"))

@@ -248,7 +248,7 @@ def test_a_refused_edit_says_why_in_the_thread(stack, reply, says):
     assert refused.args["thread_ts"] == thread
     (call,) = edit_posts(stack)
     assert call.status in (400, 415, 422)
-    assert edits(stack)[0].state == "refused"
+    wait_until(lambda: edits(stack)[0].state == "refused", 5, "edit stored as refused")
     assert not [c for c in stack.slack.calls if "Edit accepted" in (c.args.get("text") or "")]
 
 
@@ -289,7 +289,7 @@ def test_an_ambiguous_edit_asks_to_rephrase(stack):
     stack.slack.wait_for(posted("Edit accepted"), timeout=10)
     failed = stack.slack.wait_for(posted("ambiguous", thread=True), timeout=10)[0]
     assert "Rephrase" in failed.args["text"]
-    assert edits(stack)[0].state == "error"
+    wait_until(lambda: edits(stack)[0].state == "error", 5, "edit stored as failed")
     assert not [c for c in stack.slack.calls_of("chat.update") if "edit applied" in c.args["text"]]
 
 
@@ -303,7 +303,7 @@ def test_replies_to_a_failed_video_are_told_they_cannot_be_applied(stack):
     told = stack.slack.wait_for(posted("can't be applied", thread=True), count=2, timeout=10)
     assert all(c.args["thread_ts"] == thread for c in told)
     assert edit_posts(stack) == []
-    assert [e.state for e in edits(stack)] == ["refused", "refused"]
+    wait_until(lambda: [e.state for e in edits(stack)] == ["refused", "refused"], 5, "both edits refused")
 
 
 def test_knowlify_429_on_an_edit_is_waited_out_and_one_edit_is_created(stack):

@@ -60,7 +60,7 @@ def test_rewind_on_the_reply_reverts_the_edit_and_the_card_follows(stack):
     diff = stack.sim.edit(edit.knowlify_edit_id)["result"]["revert_diff"]
     assert diff == {"changed_scene_numbers": [2], "added_scene_numbers": [4], "deleted_scene_numbers": []}
     assert "changed: 2 · added: 4 · deleted: none" in done.args["text"]
-    assert edit.state == "reverted"
+    wait_until(lambda: edit_of(stack, reply_ts).state == "reverted", 5, "revert stored")
 
     # The card no longer counts the edit and points at the original again.
     chat_url = jobs(stack)[0].chat_url
@@ -103,7 +103,7 @@ def test_a_newer_edit_must_be_reverted_first_and_the_message_links_it(stack):
     stack.driver.reaction(older)
     last_revert = stack.slack.wait_for(posted("Edit reverted"), count=2, timeout=10)[-1]
     assert [c.status for c in reverts(stack)] == [409, 200, 200]
-    assert [e.state for e in edits(stack)] == ["reverted", "reverted"]
+    wait_until(lambda: [e.state for e in edits(stack)] == ["reverted", "reverted"], 5, "both reverts stored")
     card = stack.slack.wait_for(lambda c: c.method == "chat.update" and c.at >= last_revert.at, timeout=5)[-1]
     assert "edit applied" not in card.args["text"] and jobs(stack)[0].chat_url in card.args["text"]
 
