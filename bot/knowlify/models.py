@@ -100,6 +100,15 @@ class VideoProgress(_Response):
     total_scenes: int | None = None
 
 
+def _with_flags(
+    data: dict[str, Any], *, complete: tuple[str, ...], failed: tuple[str, ...]
+) -> dict[str, Any]:
+    """Fill `is_complete`/`is_failed` from `status` when the server leaves them out (or null)."""
+    status = data.get("status")
+    derived = {"is_complete": status in complete, "is_failed": status in failed}
+    return {**derived, **{k: v for k, v in data.items() if v is not None or k not in derived}}
+
+
 class VideoStatus(_Response):
     uuid: str
     status: str
@@ -115,12 +124,7 @@ class VideoStatus(_Response):
     @classmethod
     def _derive_flags(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            status = data.get("status")
-            data = {
-                "is_complete": status == "complete",
-                "is_failed": status == "failed",
-                **{k: v for k, v in data.items() if v is not None or k not in ("is_complete", "is_failed")},
-            }
+            data = _with_flags(data, complete=("complete",), failed=("failed",))
         return data
 
     @property
@@ -200,10 +204,5 @@ class EditStatus(_Response):
     @classmethod
     def _derive_flags(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            status = data.get("status")
-            data = {
-                "is_complete": status in ("complete", "reverted"),
-                "is_failed": status == "error",
-                **{k: v for k, v in data.items() if v is not None or k not in ("is_complete", "is_failed")},
-            }
+            data = _with_flags(data, complete=("complete", "reverted"), failed=("error",))
         return data

@@ -24,6 +24,7 @@ from typing import Any
 
 from sandbox.slack_standin import Call
 from sandbox.stack import LocalStack
+from tests.helpers import wait_until as wait_for
 
 READY = "Your video is ready"
 EDIT_RESULT = ("Edit applied", "The edit failed", "Knowlify no longer finds this edit")
@@ -59,18 +60,6 @@ def edit_rows(stack: LocalStack) -> list[dict[str, Any]]:
 def job_for(stack: LocalStack, prompt: str) -> dict[str, Any] | None:
     rows = [r for r in video_rows(stack) if r["prompt"] == prompt]
     return rows[-1] if rows else None
-
-
-def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Re-check a condition until it holds (a deadline, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def card_ts_of(stack: LocalStack, prompt: str, timeout: float = 20.0) -> str:
