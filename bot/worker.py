@@ -290,7 +290,7 @@ class Worker:
         self.store.release(job, self.owner, lc.next_video_poll(self.clock(), self.poll_seconds, status))
 
     def _outcome_unknown(self, job: VideoJob) -> None:
-        self.store.save(job, self.owner, state=lc.UNKNOWN)
+        """Tell the thread first, then store the state with the notice's ts (as in _fail)."""
         ts = None
         if job.card_ts:
             try:
@@ -302,8 +302,10 @@ class Worker:
                 )
             except SlackFailure as exc:
                 log.warning("unknown-outcome notice for job %s not posted: %s", job.id, exc.error)
+                self._tell_requester(job, texts.UNKNOWN_OUTCOME)
+        self.store.save(job, self.owner, state=lc.UNKNOWN, unknown_notice_ts=ts)
         self._refresh_card(job, force=True)
-        self.store.release(job, self.owner, NEVER, unknown_notice_ts=ts)
+        self.store.release(job, self.owner, NEVER)
         self._settle_waiting_edits(job, texts.EDIT_UNKNOWN_VIDEO)
 
     def _fail(self, job: VideoJob, message: str) -> None:
