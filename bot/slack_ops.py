@@ -1,8 +1,10 @@
 """The Slack Web API calls the bot makes, each one line for its callers.
 
 slack_sdk raises SlackApiError for `ok: false`; here that becomes SlackFailure(error) so callers
-branch on Slack's error code. A 429 is retried after Retry-After by slack_sdk's handler: this runs
-in the worker and in listeners after the ack, never before an ack.
+branch on Slack's error code. A 429 is retried after Retry-After by slack_sdk's handler. Nearly all
+calls run in the worker; the few a listener makes (users.info before a revert, an ephemeral answer)
+run before Slack gets its answer, so a long Retry-After there can make Slack redeliver the event,
+which the listeners drop by its event_id.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Thread replies become edits; the revert emoji becomes a revert. Bolt has already answered 200
-when these run; they write a row and wake the worker, which makes the Knowlify calls."""
+"""Thread replies become edits; the revert emoji becomes a revert. Slack gets its answer when these
+return: they write a row (or fail, and Slack delivers the event again) and wake the worker, which
+makes the Knowlify calls."""
 
 from __future__ import annotations
 
