@@ -374,10 +374,10 @@ def _parse(text: str) -> Command:
         # The answer is mrkdwn and echoes the user's values: escape them so "<!here>" stays text.
         if len(problems) == 1:
             return UsageError(_escape(problems[0]))
-        shown = [f"• {problem}" for problem in problems[:_MAX_PROBLEMS_SHOWN]]
+        bullets = [f"• {problem}" for problem in problems[:_MAX_PROBLEMS_SHOWN]]
         if len(problems) > _MAX_PROBLEMS_SHOWN:
-            shown.append(f"• …and {len(problems) - _MAX_PROBLEMS_SHOWN} more.")
-        return UsageError(_escape("\n".join(shown)))
+            bullets.append(f"• …and {len(problems) - _MAX_PROBLEMS_SHOWN} more.")
+        return UsageError(_escape("\n".join(bullets)))
 
     palette = tuple((role, str(checked[role])) for role in PALETTE_ROLES if role in checked)
     duration = checked.get("duration")
