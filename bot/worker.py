@@ -306,7 +306,7 @@ class Worker:
         self.store.save(job, self.owner, state=lc.UNKNOWN, unknown_notice_ts=ts)
         self._refresh_card(job, force=True)
         self.store.release(job, self.owner, NEVER)
-        self._settle_waiting_edits(job, texts.EDIT_UNKNOWN_VIDEO)
+        self._settle_waiting_edits(job)
 
     def _fail(self, job: VideoJob, message: str) -> None:
         """The job ends failed; the thread gets the reason once.
@@ -328,7 +328,7 @@ class Worker:
             self.store.add_thread_message(job.team_id, job.channel_id, final_ts, job.id, "final")  # type: ignore[arg-type]
         self._refresh_card(job, force=True)
         self.store.release(job, self.owner, NEVER)
-        self._settle_waiting_edits(job, texts.EDIT_VIDEO_FAILED)
+        self._settle_waiting_edits(job)
 
     def _poll_video(self, job: VideoJob) -> None:
         assert job.knowlify_uuid
@@ -400,18 +400,15 @@ class Worker:
         if n:
             log.info("job %s complete: %d kept edit(s) released", job.id, n)
 
-    def _settle_waiting_edits(self, job: VideoJob, message: str) -> None:
-        """Kept replies of a video that will never complete are told so, and end."""
-        for edit in self.store.edits_of(job.id):  # type: ignore[arg-type]
-            if edit.state in (lc.HELD, lc.WAITING) and self.store.transition(
-                EditJob,
-                edit.id,
-                (lc.HELD, lc.WAITING),
-                state=lc.REFUSED,
-                error_message=message,
-                next_run_at=NEVER,  # type: ignore[arg-type]
-            ):
-                self._post_in_thread(job, message, edit=edit, kind="edit_refused")
+    def _settle_waiting_edits(self, job: VideoJob) -> None:
+        """Kept replies of a video that will never complete: wake them, and each one's own step
+        (_hold, under its lease) tells the thread and ends it — post first, then store."""
+        self.store.update_where(
+            EditJob,
+            {"next_run_at": self.clock()},
+            EditJob.video_id == job.id,
+            col(EditJob.state).in_((lc.HELD, lc.WAITING)),
+        )
 
     def _refresh_card(self, job: VideoJob, *, force: bool = False) -> None:
         """chat.update only when what the card shows has changed, and not more often than allowed."""
