@@ -99,8 +99,8 @@ class Store:
             result = s.exec(
                 update(EditJob)  # type: ignore[call-overload]
                 .where(
-                    EditJob.id == edit_id,
-                    or_(col(EditJob.revert_state).is_(None), EditJob.revert_state == "refused"),
+                    col(EditJob.id) == edit_id,
+                    or_(col(EditJob.revert_state).is_(None), col(EditJob.revert_state) == "refused"),
                 )
                 .values(
                     revert_state="requested",
@@ -210,7 +210,7 @@ class Store:
         values.setdefault("updated_at", self.clock())
         values.setdefault("next_run_at", self.clock())
         column = getattr(model, field)
-        conditions = [model.id == row_id]
+        conditions: list[Any] = [col(model.id) == row_id]
         if None in from_states:
             conditions.append(or_(column.is_(None), column.in_([s for s in from_states if s is not None])))
         else:
@@ -235,13 +235,17 @@ class Store:
             select(model.id)
             .where(
                 *conditions,
-                model.next_run_at <= now,
+                col(model.next_run_at) <= now,
                 # Free, expired, or our own: a worker that restarts under a stable id takes its
                 # rows back at once instead of waiting for its dead predecessor's leases to expire.
-                or_(col(model.lease_until).is_(None), model.lease_until < now, model.lease_owner == owner),
+                or_(
+                    col(model.lease_until).is_(None),
+                    col(model.lease_until) < now,
+                    col(model.lease_owner) == owner,
+                ),
             )
             # Oldest first among due rows: requests are served in the order they arrived.
-            .order_by(model.id)
+            .order_by(col(model.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -249,7 +253,7 @@ class Store:
             update(model)
             .where(col(model.id).in_(due.scalar_subquery()))
             .values(lease_owner=owner, lease_until=now + lease_seconds)
-            .returning(model.id)
+            .returning(col(model.id))
         )
         with self.session() as s:
             ids = [row[0] for row in s.execute(stmt)]
@@ -257,7 +261,7 @@ class Store:
             if not ids:
                 return []
             rows = list(s.exec(select(model).where(col(model.id).in_(ids))))
-        rows.sort(key=lambda r: r.id)
+        rows.sort(key=lambda r: r.id or 0)
         return rows
 
     def save(self, row: Leased, owner: str, **values: Any) -> bool:
@@ -266,7 +270,7 @@ class Store:
         values["updated_at"] = self.clock()
         with self.session() as s:
             result = s.exec(
-                update(model).where(model.id == row.id, model.lease_owner == owner).values(**values)  # type: ignore[attr-defined, call-overload]
+                update(model).where(col(model.id) == row.id, col(model.lease_owner) == owner).values(**values)  # type: ignore[attr-defined, call-overload]
             )
             s.commit()
         if result.rowcount:
@@ -284,7 +288,7 @@ class Store:
             return s.exec(
                 select(func.min(VideoJob.next_run_at)).where(
                     VideoJob.key_id == key_id,
-                    VideoJob.id < job_id,
+                    col(VideoJob.id) < job_id,
                     col(VideoJob.state).in_(list(states)),
                     VideoJob.attempts == 0,
                 )
@@ -297,7 +301,7 @@ class Store:
                 s.exec(
                     select(func.count()).where(
                         VideoJob.key_id == key_id,
-                        VideoJob.id < job_id,
+                        col(VideoJob.id) < job_id,
                         VideoJob.state == "rendering",
                         VideoJob.status == "parked",
                     )
@@ -326,7 +330,11 @@ class Store:
                 s.add(BudgetScope(scope=scope))
                 s.flush()
             since = now - window
-            s.exec(delete(KnowlifyCall).where(KnowlifyCall.scope == scope, KnowlifyCall.at <= since - window))
+            s.exec(
+                delete(KnowlifyCall).where(
+                    col(KnowlifyCall.scope) == scope, col(KnowlifyCall.at) <= since - window
+                )
+            )
             times = list(
                 s.exec(
                     select(KnowlifyCall.at)
