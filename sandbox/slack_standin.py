@@ -147,6 +147,7 @@ class SlackStandIn:
             self._views: dict[str, dict[str, Any]] = {}
             self._home: dict[str, dict[str, Any]] = {}
             self._faults: dict[str, deque[_Fault]] = {}
+            self._latency: dict[str, float] = {}
             self._refuse_sockets = False
             self._cond.notify_all()
         self.add_channel("C0DESIGN1", name="design")
@@ -213,6 +214,11 @@ class SlackStandIn:
             error = "internal_error"
         with self._lock:
             self._faults.setdefault(method, deque()).append(_Fault(error, status, retry_after, times))
+
+    def set_latency(self, method: str, seconds: float) -> None:
+        """Answer every call of `method` `seconds` late (a slow Slack), without blocking other calls."""
+        with self._lock:
+            self._latency[method] = seconds
 
     def _take_fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)
@@ -421,6 +427,9 @@ class SlackStandIn:
         if auth.lower().startswith("bearer "):
             token = auth[7:].strip()
 
+        latency = self._latency.get(method)
+        if latency:
+            await asyncio.sleep(latency)
         headers: dict[str, str] = {}
         with self._cond:
             status = 200

@@ -367,3 +367,16 @@ def test_socket_mode_hello_envelope_and_ack(client: WebClient, standin: SlackSta
             standin.send_envelope("events_api", {})
     finally:
         sm.close()
+
+
+def test_set_latency_slows_only_that_method(standin: SlackStandIn, client: WebClient) -> None:
+    standin.set_latency("views.open", 0.3)
+    t0 = time.monotonic()
+    client.auth_test()
+    fast = time.monotonic() - t0
+    t0 = time.monotonic()
+    client.views_open(
+        trigger_id="t", view={"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": []}
+    )
+    slow = time.monotonic() - t0
+    assert slow >= 0.3 > fast
