@@ -7,6 +7,7 @@ orchestrator restarts a bot that lost Slack.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -44,12 +45,20 @@ def health_server(handler: SocketModeHandler, port: int, host: str = "0.0.0.0") 
     return server
 
 
+def _stop_on_sigterm(*_: object) -> None:
+    """An orchestrator's SIGTERM stops the bot like Ctrl-C: the worker hands its rows back."""
+    raise KeyboardInterrupt
+
+
 def run_socket(runtime: Runtime, health_port: int | None) -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     handler = make_handler(runtime)
     runtime.start_worker()
     server = health_server(handler, health_port) if health_port else None
     try:
         handler.start()  # blocks until interrupted
+    except KeyboardInterrupt:
+        log.info("stopping")
     finally:
         if server:
             server.shutdown()
