@@ -74,3 +74,51 @@ def test_health_follows_the_socket(socket_stack):
     )
     stack.slack.allow_reconnect()
     wait_until(lambda: httpx.get(health).status_code == 200, timeout=20, what="reconnect")
+
+
+def test_socket_command_runs_connects_reports_health_and_stops_on_sigterm(tmp_path):
+    """`knowlify-slack socket --health-port P` as an operator runs it: the CLI, not the fixture."""
+    import signal
+    import subprocess
+    import sys
+
+    stack = LocalStack(
+        StackConfig(stage_seconds=0.15, poll_seconds=0.05, tick_seconds=0.02, window_seconds=1.0)
+    )
+    stack.start(bot=False)
+    port = free_port()
+    env = stack.bot_env()
+    env.pop("SLACK_SIGNING_SECRET")  # Socket Mode needs none
+    log = open(tmp_path / "socket.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "socket", "--health-port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        stack.slack.wait_connected(timeout=20)
+        health = f"http://127.0.0.1:{port}/healthz"
+        wait_until(lambda: _status(health) == 200, timeout=10, what="health 200")
+        ack = stack.slack.send_envelope(
+            "slash_commands", stack.driver_payloads().command_payload("Explain tides")
+        )
+        assert "Explain tides" in str(ack.get("payload", {}))
+        stack.slack.wait_for(posted("Your video is ready", thread=True), timeout=20)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert b"Traceback" not in (tmp_path / "socket.log").read_bytes()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+        stack.slack.disconnect_socket(refuse_reconnect=True)
+        stack.stop()
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=1).status_code
+    except httpx.HTTPError:
+        return 0
