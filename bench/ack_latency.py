@@ -127,55 +127,41 @@ def main() -> int:
         over = sum(1 for x in lat if x > SLACK_LIMIT)
         rows.append([scenario, adapter, len(lat), *summary_ms(lat), over, bad])
 
-    # --- normal Knowlify -------------------------------------------------------------------------
-    stack = LocalStack(StackConfig(**config)).start()
-    stock = stock_server(stack)
-    assert stack.bot_server is not None
-    servers = {"ours": f"{stack.bot_server.url}/slack/events", "stock": f"{stock.url}/slack/events"}
-    try:
-        for url in servers.values():
-            warm(url)
-        for label, text, check in (
-            ("create", create, "Got it"),
-            ("help", lambda i: "help", "Knowlify makes explainer videos"),
-        ):
+    def measure(
+        stack: LocalStack, scenario: str, make_text: Callable[[int], str], count: int, check: str
+    ) -> None:
+        """Time `count` commands against both adapters, one at a time and `conc` at a time."""
+        stock = stock_server(stack)
+        assert stack.bot_server is not None
+        servers = {"ours": f"{stack.bot_server.url}/slack/events", "stock": f"{stock.url}/slack/events"}
+        try:
             for c in (1, conc):
                 for adapter, url in servers.items():
+                    warm(url)
                     client = Client(url, c)
                     try:
-                        record(
-                            f"{label}, {'1 at a time' if c == 1 else f'{c} concurrent'}",
-                            adapter,
-                            client.run(text, n, check),
-                        )
+                        pace = "1 at a time" if c == 1 else f"{c} concurrent"
+                        record(scenario.format(pace=pace), adapter, client.run(make_text, count, check))
                     finally:
                         client.close()
+        finally:
+            stock.stop()
+
+    # --- normal Knowlify -------------------------------------------------------------------------
+    stack = LocalStack(StackConfig(**config)).start()
+    try:
+        measure(stack, "create, {pace}", create, n, "Got it")
+        measure(stack, "help, {pace}", lambda i: "help", n, "Knowlify makes explainer videos")
         cards = sum(1 for call in stack.slack.calls_of("chat.postMessage") if not call.args.get("thread_ts"))
     finally:
-        stock.stop()
         stack.stop()
 
     # --- Knowlify slow: every POST /v1/videos answer held 2 s -----------------------------------------
     slow = LocalStack(StackConfig(**config)).start()
-    slow_stock = stock_server(slow)
-    assert slow.bot_server is not None
-    slow_servers = {"ours": f"{slow.bot_server.url}/slack/events", "stock": f"{slow_stock.url}/slack/events"}
     try:
-        for url in slow_servers.values():
-            warm(url)
         slow.sim.inject_fault(path_prefix="/v1/videos", method="POST", status=0, delay=2.0, times=10_000)
         t_start = slow.sim._clock()
-        for c in (1, conc):
-            for adapter, url in slow_servers.items():
-                client = Client(url, c)
-                try:
-                    record(
-                        f"create, {'1 at a time' if c == 1 else f'{c} concurrent'}, Knowlify +2 s",
-                        adapter,
-                        client.run(create, n, "Got it"),
-                    )
-                finally:
-                    client.close()
+        measure(slow, "create, {pace}, Knowlify +2 s", create, n, "Got it")
         t_end = slow.sim._clock()
         held = [
             c
@@ -187,34 +173,14 @@ def main() -> int:
         # the scheduler stops, which would take 25 x 2 s with the fault still armed.
         with slow.sim._lock:
             slow.sim._faults.clear()
-        slow_stock.stop()
         slow.stop()
 
     # --- Slack slow: views.open answers after 0.5 s (the bare command opens the form first) ---------
     slack_slow = LocalStack(StackConfig(**config)).start()
-    slack_slow_stock = stock_server(slack_slow)
-    assert slack_slow.bot_server is not None
-    slack_slow_servers = {
-        "ours": f"{slack_slow.bot_server.url}/slack/events",
-        "stock": f"{slack_slow_stock.url}/slack/events",
-    }
     try:
-        for url in slack_slow_servers.values():
-            warm(url)
         slack_slow.slack.set_latency("views.open", 0.5)
-        for c in (1, conc):
-            for adapter, url in slack_slow_servers.items():
-                client = Client(url, c)
-                try:
-                    record(
-                        f"bare /knowlify (form), {'1 at a time' if c == 1 else f'{c} concurrent'}, views.open 0.5 s",
-                        adapter,
-                        client.run(lambda i: "", min(n, 20), ""),
-                    )
-                finally:
-                    client.close()
+        measure(slack_slow, "bare /knowlify (form), {pace}, views.open 0.5 s", lambda i: "", min(n, 20), "")
     finally:
-        slack_slow_stock.stop()
         slack_slow.stop()
 
     table(
