@@ -157,9 +157,6 @@ class Store:
             )
             s.commit()
 
-    def messages_of_edit(self, edit_id: int) -> list[ThreadMessage]:
-        with self.session() as s:
-            return list(s.exec(select(ThreadMessage).where(ThreadMessage.edit_id == edit_id)))
 
     def recent_videos(self, team_id: str, channel_id: str, limit: int = 10) -> list[VideoJob]:
         with self.session() as s:
@@ -316,10 +313,6 @@ class Store:
             s.commit()
             return int(result.rowcount or 0)
 
-    def count_states(self, model: type[L]) -> dict[str, int]:
-        with self.session() as s:
-            rows = s.exec(select(model.state, func.count()).group_by(model.state)).all()
-        return {state: n for state, n in rows}
 
     # --- the Knowlify budget (bot.knowlify.budget.CallLog) ---------------------------------------
 
