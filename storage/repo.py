@@ -157,7 +157,6 @@ class Store:
             )
             s.commit()
 
-
     def recent_videos(self, team_id: str, channel_id: str, limit: int = 10) -> list[VideoJob]:
         with self.session() as s:
             return list(
@@ -312,7 +311,6 @@ class Store:
             result = s.exec(update(model).where(*conditions).values(**values))  # type: ignore[call-overload]
             s.commit()
             return int(result.rowcount or 0)
-
 
     # --- the Knowlify budget (bot.knowlify.budget.CallLog) ---------------------------------------
 
