@@ -15,13 +15,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import metrics
 from bot.health import Probes
+from bot.installs import Installs
 from bot.knowlify.budget import Budget, key_fingerprint
 from bot.knowlify.client import KnowlifyClient
 from bot.listeners import register_listeners
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack_ops import SlackOps, make_client
+from bot.vault import Vault
 from bot.worker import Worker
+from bot.workspaces import RequestSlackOps, Workspaces, WorkspaceWorkers
 from storage.db import init_schema, make_engine
 from storage.repo import Store
 
@@ -39,6 +42,13 @@ class Runtime:
         self.engine = make_engine(settings.database_url)
         init_schema(self.engine)
         self.store = Store(self.engine)
+        self.installs: Installs | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._again = threading.Event()
+        self._running = threading.Lock()
+        if settings.distributed:
+            self._init_distributed(settings, socket_mode=socket_mode, owner=owner)
+            return
         self.client = make_client(settings.secret("slack_bot_token"), settings.slack_api_base)
         self.slack = SlackOps(self.client)
         api_key = settings.secret("knowlify_api_key")
@@ -48,7 +58,7 @@ class Runtime:
         budget = Budget(
             self.store, key_id=self.key_id, window_seconds=window, margin_seconds=min(1.0, window / 5)
         )
-        self.knowlify = KnowlifyClient(
+        self.knowlify: KnowlifyClient | None = KnowlifyClient(
             api_key, settings.knowlify_api_base, budget, timeout=settings.knowlify_timeout_seconds
         )
         self.worker = Worker(
@@ -72,9 +82,40 @@ class Runtime:
         )
         self.services.team_id = str(self.client.auth_test().get("team_id") or "") or None
         register_listeners(self.app, self.services)
-        self._scheduler: BackgroundScheduler | None = None
-        self._again = threading.Event()
-        self._running = threading.Lock()
+
+    def _init_distributed(self, settings: Settings, *, socket_mode: bool, owner: str | None) -> None:
+        """Several workspaces: tokens from OAuth installs, a Knowlify key per workspace (bot.workspaces)."""
+        vault = Vault(settings.secret("knowlify_encryption_keys"))
+        self.installs = Installs(
+            client_id=str(settings.slack_client_id),
+            client_secret=settings.secret("slack_client_secret"),
+            database_url=settings.database_url,
+            slack_api_base=settings.slack_api_base,
+            vault=vault,
+            schema_engine=self.engine,
+        )
+        self.workspaces = Workspaces(settings, self.store, self.installs, vault)
+        self.client = make_client("", settings.slack_api_base)  # each request gets its workspace's token
+        self.slack = RequestSlackOps()
+        self.key_id = ""
+        self.knowlify = None
+        self.worker = WorkspaceWorkers(  # type: ignore[assignment]
+            settings, self.store, self.workspaces, owner=owner or settings.knowlify_worker_id
+        )
+        self.services = Services(
+            settings, self.store, self.slack, self.key_id, kick=self.kick, workspaces=self.workspaces
+        )
+        self.probes = Probes(settings.database_url, self.engine)
+        self.app = metrics.MeteredApp(
+            client=self.client,
+            signing_secret=settings.secret("slack_signing_secret"),
+            request_verification_enabled=not socket_mode,
+            process_before_response=True,
+            oauth_flow=self.installs.flow,
+            authorize=self.installs.authorize,
+            installation_store_bot_only=True,
+        )
+        register_listeners(self.app, self.services)
 
     # --- the worker loop -----------------------------------------------------------------
 
@@ -128,5 +169,9 @@ class Runtime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
-        self.knowlify.close()
+        if self.knowlify is not None:
+            self.knowlify.close()
+        if self.installs is not None:
+            self.worker.close()  # type: ignore[attr-defined]
+            self.installs.close()
         self.engine.dispose()

@@ -347,6 +347,8 @@ class KnowlifySimulator:
         self._lock = threading.RLock()
         self._calls_cond = threading.Condition()
         self.calls: list[SimCall] = []
+        # Keys revoked in the (simulated) Knowlify dashboard: well-formed, yet answered 401.
+        self.revoked_keys: set[str] = set()
         self._clock0 = clock()
         self._wall0 = datetime.now(UTC)
         self._callers: dict[str, _Caller] = {}
@@ -813,7 +815,7 @@ class KnowlifySimulator:
             try:
                 if not key:
                     raise _HTTPError(401, "missing API key (X-API-Key header)")
-                if not KEY_RE.match(key):
+                if not KEY_RE.match(key) or key.lower() in self.revoked_keys:
                     raise _HTTPError(401, "invalid API key")
                 caller = self._caller(self._user_id(key))
                 headers = self._rate_limit(caller, bucket, now)

@@ -187,6 +187,10 @@ class SlackStandIn:
             }
         self.add_user(self._workspaces[team_id]["bot_user_id"], name=BOT_NAME, is_bot=True, team_id=team_id)
 
+    def workspace(self, team_id: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._workspaces[team_id])
+
     def configure_oauth(self, client_id: str, client_secret: str, redirect_uri: str | None = None) -> None:
         """The app's credentials, which `oauth.v2.access` checks as Slack does."""
         with self._lock:

@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.listeners import actions, commands, events, home
+from bot.listeners import actions, commands, connect, events, home
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ def request_team(body: dict[str, Any]) -> str | None:
 
 
 def register_listeners(app: App, services: Services) -> None:
+    if services.workspaces is not None:
+        connect.register_middleware(app, services, services.workspaces)
+
     @app.middleware
     def only_our_workspace(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
         """One workspace's Knowlify key is never used for another's request."""
@@ -57,6 +60,8 @@ def register_listeners(app: App, services: Services) -> None:
     actions.register(app, services)
     events.register(app, services)
     home.register(app, services)
+    if services.workspaces is not None:
+        connect.register(app, services, services.workspaces)
 
     # Anything else Slack sends is acknowledged with 200: a 404 would make Slack retry it.
     @app.event(re.compile(".*"))

@@ -56,7 +56,7 @@ def new_job(
             team_id=team_id,
             channel_id=channel_id,
             user_id=user_id,
-            key_id=services.key_id,
+            key_id=services.job_key_id(team_id),
             prompt=command.prompt,
             options_json=json.dumps(options),
             response_url=response_url,

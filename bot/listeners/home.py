@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core import lifecycle as lc
 from bot.core.parse import help_text
 from bot.core.texts import shorten
+from bot.listeners import connect
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -19,13 +20,18 @@ log = logging.getLogger(__name__)
 
 def register(app: App, services: Services) -> None:
     @app.event("app_home_opened")
-    def on_home(event: dict[str, Any], client: WebClient) -> None:
+    def on_home(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
         user = event.get("user")
         if not isinstance(user, str):
             return
+        publish(client, str(body.get("team_id") or ""), user)
+
+    def publish(client: WebClient, team: str, user: str) -> None:
         jobs = services.store.videos_of_user(user, 10)
+        if services.workspaces is not None:  # several workspaces: only this one's videos
+            jobs = [job for job in jobs if job.team_id == team]
         lines = []
         for job in jobs:
             progress = lc.Progress(
@@ -38,6 +44,7 @@ def register(app: App, services: Services) -> None:
             )
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": "Knowlify explainer videos"}},
+            *(connect.home_blocks(services.workspaces, services, team, user) if services.workspaces else []),
             {
                 "type": "section",
                 "text": {"type": "mrkdwn", "text": help_text(services.settings.knowlify_revert_emoji)[:2900]},
@@ -55,3 +62,5 @@ def register(app: App, services: Services) -> None:
             client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
         except SlackApiError as exc:
             log.warning("home tab of %s not published: %s", user, exc.response.get("error"))
+
+    services.publish_home = publish
