@@ -6,9 +6,9 @@ worker per workspace.
   on under the new key); removing it, or uninstalling, leaves no worker to claim them.
 - Each key has its own budget, keyed by the key's fingerprint (two workspaces that connected the same
   Knowlify key share its budget, as Knowlify counts per key).
-- Listeners call Slack with the token of the request's workspace: a Bolt middleware binds the
-  request's client to the thread (Bolt runs listeners in the request's thread when it processes
-  before responding), and `RequestSlackOps` reads it from there.
+- Listeners call Slack with the token of the request's workspace: the first Bolt middleware binds
+  the request's client to the thread (Bolt runs the middleware and then the listeners in the
+  request's thread when it processes before responding), and `RequestSlackOps` reads it there.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ def budget_for(store: Store, key: str, settings: Settings) -> Budget:
 # --- Slack calls of a listener, with the token of the request's workspace ------------------------
 
 _request = threading.local()
+
+
+def bind_client(client: WebClient) -> None:
+    """Bolt runs a request's middleware and then its listeners in the same thread: bound here by
+    the first middleware, the client stays until the next request in this thread binds its own."""
+    _request.client = client
 
 
 @contextmanager

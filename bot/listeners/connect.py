@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core.mrkdwn import escape
 from bot.services import Services
 from bot.ui.modal import CALLBACK_ID as CREATE_MODAL
-from bot.workspaces import Workspaces, bound_client
+from bot.workspaces import Workspaces, bind_client, bound_client
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +151,16 @@ def register_middleware(app: App, services: Services, workspaces: Workspaces) ->
     ) -> BoltResponse | None:
         """Bind this workspace's client for the listeners; until its key is connected, nothing
         that would reach Knowlify runs."""
-        with bound_client(context.client):
-            team = context.team_id or _team_of(body)
-            if team and workspaces.connected(team) is None:
-                if body.get("command"):
-                    return BoltResponse(
-                        status=200, body=not_connected_text(workspaces.installs.installer(team))
-                    )
-                event = (body.get("event") or {}).get("type")
-                view = (body.get("view") or {}).get("callback_id")
-                if event in ("message", "reaction_added") or view == CREATE_MODAL:
-                    return BoltResponse(status=200, body="")
-            return next()
+        bind_client(context.client)
+        team = context.team_id or _team_of(body)
+        if team and workspaces.connected(team) is None:
+            if body.get("command"):
+                return BoltResponse(status=200, body=not_connected_text(workspaces.installs.installer(team)))
+            event = (body.get("event") or {}).get("type")
+            view = (body.get("view") or {}).get("callback_id")
+            if event in ("message", "reaction_added") or view == CREATE_MODAL:
+                return BoltResponse(status=200, body="")
+        return next()
 
 
 def register(app: App, services: Services, workspaces: Workspaces) -> None:
