@@ -1,7 +1,8 @@
 """Socket Mode: no public URL; Slack pushes over a websocket opened with the xapp- token.
 
 With --health-port, `GET /healthz` answers 200 only while the socket is connected, so an
-orchestrator restarts a bot that lost Slack.
+orchestrator restarts a bot that lost Slack. It binds 127.0.0.1 unless --health-host says otherwise:
+Socket Mode needs no inbound port, so nothing is exposed beyond the machine by default.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ def make_handler(runtime: Runtime) -> SocketModeHandler:
     return SocketModeHandler(runtime.app, runtime.settings.secret("slack_app_token"))
 
 
-def health_server(handler: SocketModeHandler, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+DEFAULT_HEALTH_HOST = "127.0.0.1"
+
+
+def health_server(
+    handler: SocketModeHandler, port: int, host: str = DEFAULT_HEALTH_HOST
+) -> ThreadingHTTPServer:
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path.rstrip("/") != "/healthz":
@@ -50,11 +56,11 @@ def _stop_on_sigterm(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_socket(runtime: Runtime, health_port: int | None) -> None:
+def run_socket(runtime: Runtime, health_port: int | None, health_host: str = DEFAULT_HEALTH_HOST) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     handler = make_handler(runtime)
     runtime.start_worker()
-    server = health_server(handler, health_port) if health_port else None
+    server = health_server(handler, health_port, health_host) if health_port else None
     try:
         handler.start()  # blocks until interrupted
     except KeyboardInterrupt:
