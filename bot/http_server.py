@@ -1,4 +1,5 @@
-"""HTTP mode: `POST /slack/events` for commands, events and interactivity; `GET /healthz`.
+"""HTTP mode: `POST /slack/events` for commands, events and interactivity; `GET /healthz`, `/readyz`
+and `/metrics` (bot.health).
 
 What a request may cost before the bot knows it comes from Slack is bounded here, in this order:
   1. `BodyLimit` (ASGI middleware): a body over MAX_BODY_BYTES is answered 413 without being read
@@ -32,6 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.health import Probes
+from bot.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +145,9 @@ def slack_signature_ok(
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
-def create_http_app(app: App, signing_secret: str, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+def create_http_app(
+    app: App, signing_secret: str, probes: Probes | None = None, max_body_bytes: int = MAX_BODY_BYTES
+) -> Starlette:
     async def events(request: Request) -> Response:
         body = await request.body()  # at most max_body_bytes: BodyLimit refuses anything larger
         if not slack_signature_ok(signing_secret, request.headers, body):
@@ -166,7 +172,19 @@ def create_http_app(app: App, signing_secret: str, max_body_bytes: int = MAX_BOD
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    return Starlette(
-        routes=[Route("/slack/events", events, methods=["POST"]), Route("/healthz", healthz)],
-        middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)],
-    )
+    routes = [Route("/slack/events", events, methods=["POST"]), Route("/healthz", healthz)]
+    if probes is not None:
+        routes += ops_routes(probes)
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)])
+
+
+def ops_routes(probes: Probes) -> list[Route]:
+    async def readyz(_: Request) -> Response:
+        ready, reason = await run_in_threadpool(probes.ready)
+        return JSONResponse({"ok": ready, "status": reason}, status_code=200 if ready else 503)
+
+    async def metrics(_: Request) -> Response:
+        body = await run_in_threadpool(probes.metrics)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return [Route("/readyz", readyz), Route("/metrics", metrics)]
