@@ -7,6 +7,7 @@ Secrets are `SecretStr`, so they never show in a repr or a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 from urllib.parse import urlparse
@@ -26,6 +27,18 @@ REQUIRED = {
 }
 # `serve` for several workspaces (no SLACK_BOT_TOKEN): KNOWLIFY_API_KEY is not used then.
 DISTRIBUTED_REQUIRED = ("slack_client_id", "slack_client_secret", "slack_signing_secret", "knowlify_encryption_keys")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost: the only hosts plain http:// may be used with."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):
@@ -52,6 +65,8 @@ class Settings(BaseSettings):
     # A stable name for this replica (a pod or host name). After a restart under the same name the
     # worker takes its unfinished rows back at once; without it they wait for their lease to expire.
     knowlify_worker_id: str | None = None
+    # `json`: one JSON object per log line (bot.log_setup).
+    knowlify_log_format: str = "text"
     # How often the worker looks for due work; each job keeps its own poll interval on top.
     worker_tick_seconds: float = Field(default=0.5)
     # Distribution (several workspaces installed through OAuth, each with its own Knowlify key).
@@ -102,6 +117,12 @@ class Settings(BaseSettings):
         parsed = urlparse(v)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+            # Tokens and keys travel in these requests' headers: plain http only where no network sees it.
+            raise ValueError(
+                "must use https://; plain http:// is accepted only for a loopback host "
+                "(127.0.0.0/8, localhost, ::1)"
+            )
         return v
 
     @field_validator("database_url")
@@ -123,6 +144,14 @@ class Settings(BaseSettings):
     def _positive(cls, v: float) -> float:
         if not v > 0:
             raise ValueError("must be a number greater than 0")
+        return v
+
+    @field_validator("knowlify_log_format")
+    @classmethod
+    def _log_format(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("text", "json"):
+            raise ValueError("must be text or json")
         return v
 
     @field_validator("knowlify_revert_emoji")
