@@ -50,6 +50,10 @@ def make_engine(url: str) -> Engine:
     else:
         # A server database can restart or drop idle connections; test each before use.
         kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql+psycopg"):
+            # As SQLite's busy timeout: a lock held by someone else is waited for this long, then
+            # the statement fails (and the command says "try again") instead of hanging past 3 s.
+            kwargs["connect_args"] = {"options": f"-c lock_timeout={BUSY_TIMEOUT_MS}"}
     engine = create_engine(url, **kwargs)
     if is_sqlite:
 

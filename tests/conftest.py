@@ -1,14 +1,24 @@
 """Shared fixtures. Tests never read the developer's environment or `.env`: Bolt and
-pydantic-settings both fall back to SLACK_*/KNOWLIFY_* variables, which would leak in."""
+pydantic-settings both fall back to SLACK_*/KNOWLIFY_* variables, which would leak in.
+
+Databases: every test that uses `db_url` (directly, or through `stack`/`fstack`) runs twice, on
+SQLite and on PostgreSQL (`test_x[sqlite]`, `test_x[postgresql]`), unless it is marked
+`@pytest.mark.databases("sqlite")`. The PostgreSQL half uses one throwaway server per session
+(sandbox/postgres.py) and a fresh database per test. Without the server binaries that half is
+skipped, except under CI=true, where it fails.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from sandbox.postgres import PostgresServer, binaries_available, start_postgres
 from sandbox.stack import LocalStack, StackConfig
 
 warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -22,10 +32,75 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))  # no stray .env, no stray database file
 
 
+DATABASES = ("sqlite", "postgresql")
+PG_MISSING = "PostgreSQL server binaries (initdb, postgres) not on PATH: the PostgreSQL half is skipped"
+
+
+def _pg_required() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "databases(*kinds): run only on these databases (sqlite, postgresql)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if binaries_available():
+        return "databases: sqlite, postgresql (throwaway server from PATH)"
+    if _pg_required():
+        return "databases: CI=true but no PostgreSQL binaries on PATH: every PostgreSQL test fails"
+    return f"databases: sqlite only. {PG_MISSING}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_kind" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("databases")
+        metafunc.parametrize("db_kind", marker.args if marker else DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    if not binaries_available():
+        if _pg_required():
+            pytest.fail("CI=true and no PostgreSQL binaries (initdb, postgres) on PATH", pytrace=False)
+        pytest.skip(PG_MISSING)
+    with start_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def new_db_url(request: pytest.FixtureRequest, db_kind: str, tmp_path: Path) -> Callable[[], str]:
+    """Makes the DATABASE_URL of a new empty database of this test's kind (a SQLite file in the
+    test's tmp dir, or a database on the session's PostgreSQL server); for tests that need several."""
+    server: PostgresServer | None = request.getfixturevalue("pg_server") if db_kind == "postgresql" else None
+    made = itertools.count(1)
+
+    def make() -> str:
+        n = next(made)
+        if server is None:
+            return f"sqlite:///{tmp_path / f'bot-{n}.db'}"
+        return server.new_database(f"{request.node.originalname}_{n}")
+
+    return make
+
+
+@pytest.fixture
+def db_url(new_db_url: Callable[[], str]) -> str:
+    """The DATABASE_URL of this test's own empty database (SQLite or PostgreSQL, see above)."""
+    return new_db_url()
+
+
+@pytest.fixture
+def stack(db_url: str) -> Iterator[LocalStack]:
     s = LocalStack(
-        StackConfig(stage_seconds=0.15, poll_seconds=0.05, tick_seconds=0.02, window_seconds=1.0)
+        StackConfig(
+            stage_seconds=0.15, poll_seconds=0.05, tick_seconds=0.02, window_seconds=1.0, database_url=db_url
+        )
     ).start()
     try:
         yield s
