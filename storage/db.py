@@ -48,8 +48,6 @@ def make_engine(url: str) -> Engine:
         # The worker thread, the listener threads and the HTTP threads share the engine.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
     else:
-        # A server database can restart or drop idle connections; test each before use.
-        kwargs["pool_pre_ping"] = True
         if url.startswith("postgresql+psycopg"):
             # As SQLite's busy timeout: a lock held by someone else is waited for this long, then
             # the statement fails (and the command says "try again") instead of hanging past 3 s.
