@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from sandbox.postgres import PostgresServer, binaries_available, start_postgres
 from sandbox.stack import LocalStack, StackConfig
+from storage.db import init_schema, make_engine
 
 warnings.filterwarnings("ignore", message=".*httpx2.*")
 
@@ -58,14 +60,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("db_kind", marker.args if marker else DATABASES, indirect=True)
 
 
+MIGRATED = "knowlify_migrated"  # the session's template database, at the newest schema
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, with a template database already migrated."""
     if not binaries_available():
         if _pg_required():
             pytest.fail("CI=true and no PostgreSQL binaries (initdb, postgres) on PATH", pytrace=False)
         pytest.skip(PG_MISSING)
     with start_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        with server._connect() as conn:
+            conn.execute(f'CREATE DATABASE "{MIGRATED}"')
+        _migrate(server.url_for(MIGRATED))
         yield server
+
+
+@pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "migrated.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        init_schema(engine)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -74,25 +98,36 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def new_db_url(request: pytest.FixtureRequest, db_kind: str, tmp_path: Path) -> Callable[[], str]:
-    """Makes the DATABASE_URL of a new empty database of this test's kind (a SQLite file in the
-    test's tmp dir, or a database on the session's PostgreSQL server); for tests that need several."""
+def new_db_url(request: pytest.FixtureRequest, db_kind: str, tmp_path: Path) -> Callable[..., str]:
+    """Makes the DATABASE_URL of a new database of this test's kind: a SQLite file in the test's
+    tmp dir, or a database on the session's PostgreSQL server. It starts at the newest schema (a
+    copy of a migrated template: the bot's start then finds nothing to migrate), or with
+    `empty=True` without any table (for the migration tests)."""
     server: PostgresServer | None = request.getfixturevalue("pg_server") if db_kind == "postgresql" else None
     made = itertools.count(1)
 
-    def make() -> str:
+    def make(*, empty: bool = False) -> str:
         n = next(made)
         if server is None:
-            return f"sqlite:///{tmp_path / f'bot-{n}.db'}"
-        return server.new_database(f"{request.node.originalname}_{n}")
+            path = tmp_path / f"bot-{n}.db"
+            if not empty:
+                shutil.copyfile(request.getfixturevalue("sqlite_migrated"), path)
+            return f"sqlite:///{path}"
+        return server.new_database(f"{request.node.originalname}_{n}", "template0" if empty else MIGRATED)
 
     return make
 
 
 @pytest.fixture
-def db_url(new_db_url: Callable[[], str]) -> str:
-    """The DATABASE_URL of this test's own empty database (SQLite or PostgreSQL, see above)."""
+def db_url(new_db_url: Callable[..., str]) -> str:
+    """The DATABASE_URL of this test's own database (SQLite or PostgreSQL, see above), migrated."""
     return new_db_url()
+
+
+@pytest.fixture
+def empty_db_url(new_db_url: Callable[..., str]) -> str:
+    """The DATABASE_URL of this test's own database without any table."""
+    return new_db_url(empty=True)
 
 
 @pytest.fixture
