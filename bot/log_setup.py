@@ -1,11 +1,23 @@
 """Logging that can never carry a secret: every record is scrubbed of the configured tokens and
-keys (and anything shaped like one) before any handler formats it."""
+keys (and anything shaped like one) before any handler formats it.
+
+`KNOWLIFY_LOG_FORMAT=json` makes every line the process writes one JSON object (`time`, `level`,
+`logger`, `message`, and `exception` when there is one): the bot's own records, uvicorn's access and
+error lines (routed through the root handler and so through the same filter), warnings, uncaught
+exceptions in any thread, and the one-line start-up error.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import sys
+import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 _SHAPES = re.compile(r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|kn_[0-9A-Fa-f]{16,})")
 
@@ -31,10 +43,117 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def install(secrets: Iterable[str], level: int = logging.INFO) -> RedactSecrets:
+FORMATS = ("text", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; json.dumps escapes newlines, so a record is always one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        http = getattr(record, "http", None)
+        if isinstance(http, dict):
+            line["http"] = http
+        return json.dumps(line, ensure_ascii=False)
+
+
+class AccessLine(logging.Filter):
+    """uvicorn's access records without the query string (it may carry an OAuth code), with the
+    request's parts as fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            client, method, path, version, status = args
+            path = str(path).split("?", 1)[0]
+            record.args = (client, method, path, version, status)
+            record.http = {"client": str(client), "method": str(method), "path": path, "status": status}
+        return True
+
+
+def json_line(message: str, level: str = "ERROR") -> str:
+    """A record written outside logging (the start-up error), in the same shape."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return json.dumps({"time": now, "level": level, "logger": "knowlify-slack", "message": message})
+
+
+def requested_format() -> str:
+    """KNOWLIFY_LOG_FORMAT from the environment or `.env`, readable before the settings are (so a
+    settings error is written in the format asked for); anything unknown reads as text."""
+    value = os.environ.get("KNOWLIFY_LOG_FORMAT")
+    if value is None and os.path.exists(".env"):
+        try:
+            from dotenv import dotenv_values
+
+            found = {k.upper(): v for k, v in dotenv_values(".env").items()}
+            value = found.get("KNOWLIFY_LOG_FORMAT")
+        except Exception:
+            value = None
+    value = (value or "text").strip().lower()
+    return value if value in FORMATS else "text"
+
+
+def startup_error(message: str, fmt: str | None = None) -> None:
+    """The one stderr line of a process that cannot start."""
+    fmt = fmt or requested_format()
+    print(json_line(message) if fmt == "json" else message, file=sys.stderr, flush=True)
+
+
+def uvicorn_options(fmt: str) -> dict[str, Any]:
+    """How `serve` runs uvicorn. JSON: no logging config of its own, so its error and access lines
+    reach the root handler (and the secret filter) like every other record."""
+    if fmt == "json":
+        return {"log_config": None, "log_level": "info", "access_log": True}
+    return {"log_level": "warning"}
+
+
+def _route_everything_to_logging() -> None:
+    """Warnings and uncaught exceptions (main thread or any other) become records, not raw stderr."""
+    logging.captureWarnings(True)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLine) for f in access.filters):
+        access.addFilter(AccessLine())
+
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        logging.getLogger("knowlify-slack").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        logging.getLogger("knowlify-slack").error(
+            "uncaught exception in thread %s",
+            args.thread.name if args.thread else "?",
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+
+
+def install(secrets: Iterable[str], level: int = logging.INFO, fmt: str = "text") -> RedactSecrets:
     """Attach the filter to every root handler (creating one if there is none)."""
     root = logging.getLogger()
-    if not root.handlers:
+    if fmt == "json":
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+        _route_everything_to_logging()
+    elif not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)

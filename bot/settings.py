@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # A stable name for this replica (a pod or host name). After a restart under the same name the
     # worker takes its unfinished rows back at once; without it they wait for their lease to expire.
     knowlify_worker_id: str | None = None
+    # `json`: one JSON object per log line (bot.log_setup).
+    knowlify_log_format: str = "text"
     # How often the worker looks for due work; each job keeps its own poll interval on top.
     worker_tick_seconds: float = Field(default=0.5)
     # Per person, in any 24 hours (0 = no limit): videos created and edits requested.
@@ -114,6 +116,14 @@ class Settings(BaseSettings):
     def _positive(cls, v: float) -> float:
         if not v > 0:
             raise ValueError("must be a number greater than 0")
+        return v
+
+    @field_validator("knowlify_log_format")
+    @classmethod
+    def _log_format(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("text", "json"):
+            raise ValueError("must be text or json")
         return v
 
     @field_validator("knowlify_revert_emoji")

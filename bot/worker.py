@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlmodel import col
 
+from bot import metrics
 from bot.core import lifecycle as lc
 from bot.core import texts
 from bot.core.versions import EditView, current_version
@@ -390,6 +391,7 @@ class Worker:
                 final_ts = self.slack.post(
                     job.channel_id, texts.video_done(link, job.prompt), None, job.card_ts
                 )
+                metrics.link_posted(seen_at=job.updated_at, now=self.clock())
             except SlackFailure as exc:
                 log.warning("completion of job %s not posted in the thread: %s", job.id, exc.error)
                 self._tell_requester(job, texts.video_done(link, job.prompt))
