@@ -181,9 +181,9 @@ class Store:
             result = s.exec(
                 update(EditJob)  # type: ignore[call-overload]
                 .where(
-                    EditJob.team_id == team_id,
-                    EditJob.channel_id == channel_id,
-                    EditJob.reply_ts == reply_ts,
+                    col(EditJob.team_id) == team_id,
+                    col(EditJob.channel_id) == channel_id,
+                    col(EditJob.reply_ts) == reply_ts,
                     col(EditJob.state).in_(EDIT_CANCELLABLE),
                 )
                 .values(state=EDIT_CANCELLED, next_run_at=9.0e12, updated_at=self.clock())
