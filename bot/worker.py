@@ -349,7 +349,7 @@ class Worker:
             if self._key_changed(job, exc):
                 self._fail(job, texts.KEY_CHANGED_VIDEO)
             elif exc.status in (403, 404):
-                self._fail(job, f"Knowlify no longer finds this video ({exc.detail}).")
+                self._fail(job, texts.video_gone(exc.detail))
             elif retry_delay(exc, job.attempts + 1) is None and exc.status == 401:
                 log.error("Knowlify rejected the API key while polling job %s; retrying in 60 s", job.id)
                 self.store.release(job, self.owner, self.clock() + 60.0)
@@ -535,9 +535,7 @@ class Worker:
         text = texts.edit_accepted(accepted.status, accepted.queue_position)
         ignored = json.loads(edit.ignored_urls_json or "[]")
         if ignored:
-            text += (
-                f"\nOnly the first 5 links go to Knowlify as reference images; ignored: {', '.join(ignored)}"
-            )
+            text += f"\n{texts.ignored_links(ignored)}"
         ts = self._post_in_thread(video, text, edit=edit, kind="edit_ack")
         self.store.release(
             edit,
@@ -552,9 +550,7 @@ class Worker:
         except KnowlifyError as exc:
             if exc.status in (403, 404):
                 message = (
-                    texts.KEY_CHANGED_EDIT
-                    if self._key_changed(video, exc)
-                    else f"Knowlify no longer finds this edit ({exc.detail})."
+                    texts.KEY_CHANGED_EDIT if self._key_changed(video, exc) else texts.edit_gone(exc.detail)
                 )
                 ts = self._post_in_thread(video, f":x: {message}", edit=edit, kind="edit_result")
                 self.store.release(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.mrkdwn import escape
+
 # --- video states -------------------------------------------------------------------------
 NEW = "new"  # row written before the ack; no card yet
 READY = "ready"  # card posted; create not yet sent
@@ -90,7 +92,7 @@ def status_line(state: str, progress: Progress, error: str | None = None) -> str
         return f":parking: Parked, {where}: Knowlify renders 3 videos at a time per account"
     if status in ("pending", "queued"):
         return ":clock3: Queued at Knowlify"
-    words = STAGE_WORDS.get(status, status.replace("_", " "))
+    words = STAGE_WORDS.get(status) or escape(status.replace("_", " "))  # a status Knowlify added later
     parts = [f":clapper: Rendering: {words}"]
     if status in RENDER_STAGES:
         parts.append(f"(stage {RENDER_STAGES.index(status) + 1} of {len(RENDER_STAGES)})")

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from bot.core.mrkdwn import escape
 from bot.core.options import (
     ASPECT_RATIOS,
     MAX_DURATION_SECONDS,
@@ -250,10 +251,6 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 @dataclass(frozen=True)
 class _Option:
     flag: str  # as typed, for messages
@@ -316,7 +313,7 @@ def _parse(text: str) -> Command:
     try:
         tokens = _tokenize(stripped)
     except _Unterminated as exc:
-        return UsageError(_escape(exc.problem))
+        return UsageError(escape(exc.problem))
 
     problems: list[str] = []
     given: dict[str, tuple[str, str]] = {}  # name -> (flag, raw value)
@@ -377,11 +374,11 @@ def _parse(text: str) -> Command:
     if problems:
         # The answer is mrkdwn and echoes the user's values: escape them so "<!here>" stays text.
         if len(problems) == 1:
-            return UsageError(_escape(problems[0]))
+            return UsageError(escape(problems[0]))
         bullets = [f"• {problem}" for problem in problems[:_MAX_PROBLEMS_SHOWN]]
         if len(problems) > _MAX_PROBLEMS_SHOWN:
             bullets.append(f"• …and {len(problems) - _MAX_PROBLEMS_SHOWN} more.")
-        return UsageError(_escape("\n".join(bullets)))
+        return UsageError(escape("\n".join(bullets)))
 
     palette = tuple((role, str(checked[role])) for role in PALETTE_ROLES if role in checked)
     duration = checked.get("duration")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.core import lifecycle as lc
 from bot.core import texts
 from bot.core.limits import DAY_SECONDS, next_allowed
+from bot.core.mrkdwn import escape
 from bot.core.parse import (
     CreateCommand,
     HelpCommand,
@@ -28,7 +29,7 @@ from bot.core.parse import (
     help_text,
     parse_command,
 )
-from bot.core.texts import shorten
+from bot.core.texts import command_taken, link_or_withheld, shorten
 from bot.services import Services
 from bot.ui.modal import CALLBACK_ID, build_create_modal, parse_submission
 from storage.models import VideoJob
@@ -79,8 +80,8 @@ def list_text(services: Services, team_id: str, channel_id: str) -> str:
             None,
         )
         link = job.link or job.chat_url
-        where = f" · <{link}|link>" if link and job.state == lc.COMPLETE else ""
-        lines.append(f"• {shorten(job.prompt, 80)} (by <@{job.user_id}>): {state}{where}")
+        where = f" · {link_or_withheld(link)}" if link and job.state == lc.COMPLETE else ""
+        lines.append(f"• {escape(shorten(job.prompt, 80))} (by <@{job.user_id}>): {state}{where}")
     return "\n".join(lines)
 
 
@@ -183,4 +184,4 @@ def _create(services: Services, command: dict[str, Any], parsed: CreateCommand) 
     if job is None:
         return "I already have this request; its status card is in the channel."
     services.kick()
-    return f":clapper: Got it: “{shorten(parsed.prompt, 100)}”. A status card will appear in this channel."
+    return command_taken(parsed.prompt)
