@@ -7,6 +7,7 @@ Secrets are `SecretStr`, so they never show in a repr or a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 from urllib.parse import urlparse
@@ -24,6 +25,18 @@ REQUIRED = {
     "socket": ("slack_bot_token", "slack_app_token", "knowlify_api_key"),
     "demo": (),
 }
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost: the only hosts plain http:// may be used with."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):
@@ -89,6 +102,12 @@ class Settings(BaseSettings):
         parsed = urlparse(v)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+            # Tokens and keys travel in these requests' headers: plain http only where no network sees it.
+            raise ValueError(
+                "must use https://; plain http:// is accepted only for a loopback host "
+                "(127.0.0.0/8, localhost, ::1)"
+            )
         return v
 
     @field_validator("database_url")
