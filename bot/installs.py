@@ -5,6 +5,8 @@
 - Bot tokens are encrypted before they reach the store and decrypted when found (bot.vault); the
   store's token columns are widened to TEXT, since a ciphertext is about 180 characters and
   slack_sdk's VARCHAR(200) would only just hold it (and overflow on PostgreSQL for longer tokens).
+- Their tables are created by the schema migration (storage/migrations/versions/0003_workspaces.py),
+  like every other table, so replicas starting together never race to create them.
 - A state is consumed by one atomic DELETE: of two replicas racing on one state only one succeeds.
 - On SQLite the bot's own engine begins every transaction with BEGIN IMMEDIATE (storage.db), so a
   mere read would wait behind the worker's write for up to 2 s; Bolt looks the installation up on
@@ -248,12 +250,10 @@ class Installs:
         database_url: str,
         slack_api_base: str,
         vault: Vault,
-        schema_engine: Engine,
     ) -> None:
         self.engine = make_store_engine(database_url)
         self.tokens = TokenStore(client_id=client_id, engine=self.engine)
         self.states = StateStore(expiration_seconds=STATE_SECONDS, engine=self.engine)
-        create_tables(schema_engine, self.tokens, self.states)
         self.store = EncryptedInstallationStore(self.tokens, vault)
         settings = OAuthSettings(
             client_id=client_id,
@@ -296,12 +296,3 @@ class Installs:
     def close(self) -> None:
         self.engine.dispose()
 
-
-def create_tables(engine: Engine, *stores: Any) -> None:
-    """The stores keep their tables on metadata of their own, which init_schema does not create."""
-    for store in stores:
-        try:
-            store.metadata.create_all(engine)
-        except sqlalchemy.exc.SQLAlchemyError:
-            # Another replica created them at the same moment; a second look finds them.
-            store.metadata.create_all(engine)

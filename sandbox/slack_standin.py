@@ -246,8 +246,15 @@ class SlackStandIn:
         is_owner: bool = False,
         is_bot: bool = False,
         team_id: str | None = None,
+        is_stranger: bool = False,
     ) -> None:
-        """Register a workspace member for `users.info` (admin/owner flags drive revert permission)."""
+        """Register a workspace member for `users.info` (admin/owner flags drive revert permission).
+
+        `team_id` of a workspace registered with `add_workspace` makes a member of that workspace,
+        whom only that workspace's token can look up. Any other `team_id` makes a Slack Connect
+        member of an outside workspace (whose admin flags are about that workspace), visible to
+        every token; `is_stranger` is how Slack marks some of them.
+        """
         with self._lock:
             self._users[user_id] = {
                 "team": team_id or self.team_id,
@@ -256,6 +263,7 @@ class SlackStandIn:
                 "is_admin": is_admin,
                 "is_owner": is_owner,
                 "is_bot": is_bot,
+                "is_stranger": is_stranger,
             }
 
     def delete_message(self, channel: str, ts: str) -> None:
@@ -732,10 +740,12 @@ class SlackStandIn:
 
     def _users_info(self, args: dict[str, Any], request: Request) -> dict[str, Any]:
         u = self._users.get(args.get("user") or "")
-        if u is None or u["team"] != self._caller_team:
+        if u is None or (u["team"] != self._caller_team and u["team"] in self._workspaces):
             return _err("user_not_found")
+        extra = {"is_stranger": True} if u.get("is_stranger") else {}
         return _ok(
             user={
+                **extra,
                 "id": u["id"],
                 "team_id": u["team"],
                 "name": u["name"],

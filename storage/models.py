@@ -6,7 +6,7 @@ Times are epoch seconds (floats) so that several processes agree on them.
 
 from __future__ import annotations
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -140,8 +140,16 @@ class BudgetScope(SQLModel, table=True):
     blocked_until: float = 0.0
 
 
-class SchemaVersion(SQLModel, table=True):
-    __tablename__ = "schema_version"
+class WorkspaceKey(SQLModel, table=True):
+    """Several workspaces: each one's own Knowlify key, encrypted and bound to the workspace
+    (bot.vault); only its last four characters and its fingerprint (its budget's key id) are clear.
+    The workspaces' installations (bot tokens, encrypted too) are in slack_sdk's tables."""
 
-    id: int = Field(default=1, primary_key=True)
-    version: int
+    __tablename__ = "workspace_key"
+
+    team_id: str = Field(primary_key=True)
+    ciphertext: str = Field(sa_column=Column(Text, nullable=False))
+    last4: str
+    key_id: str  # fingerprint of the key: its budget scope
+    connected_by: str
+    connected_at: float = 0.0

@@ -1,27 +1,14 @@
-"""Each workspace's own Knowlify key, encrypted (see bot.vault); only its last four characters and
-its fingerprint (the budget's key id) are stored in the clear."""
+"""Each workspace's own Knowlify key (storage.models.WorkspaceKey), encrypted by the caller."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from sqlalchemy import Column, Text, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Session, col, delete, select
 
-from storage.models import EditJob, VideoJob
-
-
-class WorkspaceKey(SQLModel, table=True):
-    __tablename__ = "workspace_key"
-
-    team_id: str = Field(primary_key=True)
-    ciphertext: str = Field(sa_column=Column(Text, nullable=False))
-    last4: str
-    key_id: str  # fingerprint of the key: its budget scope
-    connected_by: str
-    connected_at: float = 0.0
+from storage.models import WorkspaceKey
 
 
 class WorkspaceKeys:
@@ -53,15 +40,3 @@ class WorkspaceKeys:
             result = s.exec(delete(WorkspaceKey).where(col(WorkspaceKey.team_id) == team_id))  # type: ignore[call-overload]
             s.commit()
             return bool(result.rowcount)
-
-    def park_jobs(self, team_id: str, job_key_id: str) -> None:
-        """Hand back any lease on the workspace's rows, so no replica keeps working them after an
-        uninstall (a reinstall with a key picks them up again)."""
-        with Session(self.engine) as s:
-            for model in (VideoJob, EditJob):
-                s.exec(
-                    update(model)  # type: ignore[call-overload]
-                    .where(col(model.team_id) == team_id, col(model.key_id) == job_key_id)
-                    .values(lease_owner=None, lease_until=None)
-                )
-            s.commit()

@@ -31,7 +31,6 @@ def installs(tmp_path):
         database_url=f"sqlite:///{tmp_path / 'bot.db'}",
         slack_api_base="http://127.0.0.1:9/api/",
         vault=Vault(KEY),
-        schema_engine=engine,
     )
     yield made, engine, tmp_path / "bot.db"
     made.close()
