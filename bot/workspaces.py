@@ -183,6 +183,22 @@ class Workspaces:
 # --- the worker: one per workspace that is installed and has a key ------------------------------
 
 
+class TeamStore:
+    """The store as one workspace's worker sees it: every claim is limited to that workspace's
+    rows. (The worker claims every key's rows, since in a single-workspace deployment a row of
+    another key was made under an earlier KNOWLIFY_API_KEY; here another key is another workspace.)"""
+
+    def __init__(self, store: Store, team_id: str) -> None:
+        self._store = store
+        self._team_id = team_id
+
+    def claim(self, model: Any, owner: str, lease_seconds: float, limit: int, *conditions: Any) -> list[Any]:
+        return self._store.claim(model, owner, lease_seconds, limit, model.team_id == self._team_id, *conditions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
 @dataclass
 class _TeamWorker:
     signature: tuple[str, float, str]
@@ -249,7 +265,7 @@ class WorkspaceWorkers:
         )
         slack = SlackOps(make_client(token, self.settings.slack_api_base))
         worker = self.worker_factory(
-            self.store,
+            TeamStore(self.store, team_id),
             knowlify,
             slack,
             key_id=job_key_id(team_id),

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.mrkdwn import escape
 from bot.services import Services
+from bot.slack_ops import PermissionUnknown
 from bot.ui.modal import CALLBACK_ID as CREATE_MODAL
 from bot.workspaces import Workspaces, bind_client, bound_client
 
@@ -42,7 +43,10 @@ def not_connected_text(installer: str | None) -> str:
 def may_manage(workspaces: Workspaces, services: Services, team_id: str, user_id: str) -> bool:
     if user_id and user_id == workspaces.installs.installer(team_id):
         return True
-    return services.slack.is_admin(user_id)
+    try:
+        return services.slack.is_admin(user_id, team_id)
+    except PermissionUnknown:  # Slack could not say: no button, and no change to the key
+        return False
 
 
 def home_blocks(workspaces: Workspaces, services: Services, team_id: str, user_id: str) -> list[dict[str, Any]]:
