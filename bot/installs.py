@@ -3,7 +3,7 @@
 - Installations and OAuth states live in DATABASE_URL, so every replica sees every installation and
   a `state` issued by one replica is consumed by another.
 - Bot tokens are encrypted before they reach the store and decrypted when found (bot.vault); the
-  store's token columns are widened to TEXT, since a ciphertext is about 180 characters and
+  token columns are TEXT (storage.models), since a ciphertext is about 180 characters and
   slack_sdk's VARCHAR(200) would only just hold it (and overflow on PostgreSQL for longer tokens).
 - Their tables are created by the schema migration (storage/migrations/versions/0003_workspaces.py),
   like every other table, so replicas starting together never race to create them.
@@ -30,11 +30,12 @@ from slack_sdk.oauth.installation_store import Bot, Installation, InstallationSt
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from slack_sdk.oauth.state_utils import OAuthStateUtils
-from sqlalchemy import Table, Text, and_, event
+from sqlalchemy import Table, and_, event
 from sqlalchemy.engine import Engine
 
 from bot.vault import Vault, VaultError
 from storage.db import BUSY_TIMEOUT_MS, normalize_url
+from storage.models import slack_bots, slack_installations, slack_oauth_states
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +73,17 @@ def make_store_engine(url: str) -> Engine:
     return engine
 
 
-def _widen(table: Table) -> Table:
-    for name in _TOKEN_COLUMNS:
-        if name in table.c:
-            table.c[name].type = Text()
-    return table
-
-
 class TokenStore(SQLAlchemyInstallationStore):
-    """slack_sdk's store with token columns wide enough for ciphertext."""
+    """slack_sdk's store on the bot's own table definitions (storage.models: token columns wide
+    enough for ciphertext, created by the migrations)."""
 
     @classmethod
     def build_installations_table(cls, metadata: sqlalchemy.MetaData, table_name: str) -> Table:
-        return _widen(super().build_installations_table(metadata, table_name))
+        return slack_installations
 
     @classmethod
     def build_bots_table(cls, metadata: sqlalchemy.MetaData, table_name: str) -> Table:
-        return _widen(super().build_bots_table(metadata, table_name))
+        return slack_bots
 
     def delete_older(self, team_id: str | None, installed_at: float) -> None:
         """Drop what a reinstall replaced: older rows (and tokens) of the same workspace."""
@@ -109,6 +104,10 @@ class TokenStore(SQLAlchemyInstallationStore):
 class StateStore(SQLAlchemyOAuthStateStore):
     """Single use across replicas: consuming is one DELETE, and only the replica whose DELETE
     removed the row accepts the state (slack_sdk's SELECT-then-DELETE lets two accept it)."""
+
+    @classmethod
+    def build_oauth_states_table(cls, metadata: sqlalchemy.MetaData, table_name: str) -> Table:
+        return slack_oauth_states
 
     def consume(self, state: str) -> bool:
         if not state:
