@@ -56,6 +56,7 @@ class Runtime:
             key_id=self.key_id,
             poll_seconds=settings.knowlify_poll_seconds,
             owner=owner or settings.knowlify_worker_id,
+            poll_policy=budget.poll_policy(settings.knowlify_poll_seconds),
         )
         self.services = Services(settings, self.store, self.slack, self.key_id, kick=self.kick)
         # App() calls auth.test once here: the Slack API (or the stand-in) must be reachable.

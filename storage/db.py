@@ -26,7 +26,15 @@ BUSY_TIMEOUT_MS = 2000
 # first schema, created by create_all; later changes append a function here (ALTER TABLE …), so an
 # installed database is brought forward on start-up instead of being recreated.
 Migration = Callable[[Engine], None]
-MIGRATIONS: list[Migration] = []
+
+
+def _add_render_started_at(engine: Engine) -> None:
+    """video_job.render_started_at: when a render got its slot, so its polls can aim at its end."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE video_job ADD COLUMN render_started_at FLOAT")
+
+
+MIGRATIONS: list[Migration] = [_add_render_started_at]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 
