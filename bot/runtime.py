@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from slack_bolt import App
 
+from bot import metrics
+from bot.health import Probes
 from bot.knowlify.budget import Budget, key_fingerprint
 from bot.knowlify.client import KnowlifyClient
 from bot.listeners import register_listeners
@@ -58,9 +60,14 @@ class Runtime:
             owner=owner or settings.knowlify_worker_id,
             poll_policy=budget.poll_policy(settings.knowlify_poll_seconds),
         )
-        self.services = Services(settings, self.store, self.slack, self.key_id, kick=self.kick)
+        # Listeners answer before Slack gets its ack: their calls fail fast instead of sleeping on 429s.
+        listener_slack = SlackOps(
+            make_client(settings.secret("slack_bot_token"), settings.slack_api_base, fast=True)
+        )
+        self.services = Services(settings, self.store, listener_slack, self.key_id, kick=self.kick)
+        self.probes = Probes(settings.database_url, self.engine)
         # App() calls auth.test once here: the Slack API (or the stand-in) must be reachable.
-        self.app = App(
+        self.app = metrics.MeteredApp(
             client=self.client,
             signing_secret=settings.secret("slack_signing_secret") or None,
             request_verification_enabled=not socket_mode,
@@ -68,7 +75,9 @@ class Runtime:
             # a request that could not be stored is answered 5xx and delivered again, never lost.
             process_before_response=True,
         )
-        self.services.team_id = str(self.client.auth_test().get("team_id") or "") or None
+        auth = self.client.auth_test()
+        self.services.team_id = str(auth.get("team_id") or "") or None
+        self.services.bot_user_id = str(auth.get("user_id") or "") or None
         register_listeners(self.app, self.services)
         self._scheduler: BackgroundScheduler | None = None
         self._again = threading.Event()
@@ -84,11 +93,14 @@ class Runtime:
         try:
             while True:
                 self._again.clear()
+                started = time.perf_counter()
                 try:
                     self.worker.tick()
                 except Exception:  # e.g. the database is locked or the disk is full: log, go on next tick
+                    metrics.worker_tick(time.perf_counter() - started, failed=True)
                     log.exception("worker tick failed; retrying on the next tick")
                     return
+                metrics.worker_tick(time.perf_counter() - started)
                 if not self._again.is_set():
                     return
         finally:
