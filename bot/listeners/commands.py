@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core import lifecycle as lc
-from bot.core.mrkdwn import escape
+from bot.core.mrkdwn import escape, mention
 from bot.core.parse import (
     CreateCommand,
     HelpCommand,
@@ -78,7 +78,7 @@ def list_text(services: Services, team_id: str, channel_id: str) -> str:
         )
         link = job.link or job.chat_url
         where = f" · {link_or_withheld(link)}" if link and job.state == lc.COMPLETE else ""
-        lines.append(f"• {escape(shorten(job.prompt, 80))} (by <@{job.user_id}>): {state}{where}")
+        lines.append(f"• {escape(shorten(job.prompt, 80))} (by {mention(job.user_id)}): {state}{where}")
     return "\n".join(lines)
 
 
