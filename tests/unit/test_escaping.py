@@ -325,3 +325,8 @@ def test_the_modals_errors_quote_hostile_values_as_text(value):
     assert isinstance(errors, dict) and {"duration", "color_primary", "aspect"} <= set(errors)
     for message in errors.values():
         assert_clean(message, Meant())
+
+
+def test_the_scanner_lets_the_bots_own_dates_through_but_no_notification():
+    assert unmeant(texts.slack_date(1_800_000_000), Meant()) == []
+    assert unmeant("<!date^1392734382^{date}|Feb 18> <!here> <!channel|x>", Meant()) == ["<!here>", "<!channel|x>"]
