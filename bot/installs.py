@@ -5,7 +5,7 @@
 - Bot tokens are encrypted before they reach the store and decrypted when found (bot.vault); the
   token columns are TEXT (storage.models), since a ciphertext is about 180 characters and
   slack_sdk's VARCHAR(200) would only just hold it (and overflow on PostgreSQL for longer tokens).
-- Their tables are created by the schema migration (storage/migrations/versions/0003_workspaces.py),
+- Their tables are created by the schema migration (storage/migrations/versions/0004_workspaces.py),
   like every other table, so replicas starting together never race to create them.
 - A state is consumed by one atomic DELETE: of two replicas racing on one state only one succeeds.
 - On SQLite the bot's own engine begins every transaction with BEGIN IMMEDIATE (storage.db), so a

@@ -159,7 +159,7 @@ class WorkspaceKey(SQLModel, table=True):
 
 # slack_sdk's OAuth tables, as bot.installs uses them (its SQLAlchemy stores get these Table objects):
 # slack_sdk's own columns, except the token columns, which are TEXT since they hold ciphertext.
-# Declared here so that the migrations (0003_workspaces) and the models are checked against each other.
+# Declared here so that the migrations (0004_workspaces) and the models are checked against each other.
 slack_installations = sa.Table(
     "slack_installations",
     SQLModel.metadata,

@@ -6,8 +6,8 @@ characters for a bot token; slack_sdk's VARCHAR(200) would overflow on PostgreSQ
 Created for every database (single-workspace deployments leave them empty), so that switching a
 deployment to several workspaces needs no schema step.
 
-Revision ID: 0003_workspaces
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 16:20:00
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_workspaces"
-down_revision: str | Sequence[str] | None = "0002"
+revision: str = "0004"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
