@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -207,9 +208,13 @@ class _TeamWorker:
 
 
 class WorkspaceWorkers:
-    """Ticks one Worker per ready workspace, starting with a different one each tick, so a
-    workspace with a long queue cannot make another wait behind it (each also has its own key's
-    budget and claims only its own rows)."""
+    """One Worker per ready workspace, each ticking in its own thread of a small pool: a workspace
+    with a long queue (a long tick) never makes another wait for its turn. Each also has its own
+    key's budget and claims only its own rows. A workspace whose previous tick still runs is
+    skipped, not queued twice; with more ready workspaces than threads, each tick hands them to the
+    pool starting with a different one."""
+
+    THREADS = 8
 
     def __init__(
         self,
@@ -228,6 +233,8 @@ class WorkspaceWorkers:
         self.stopping = threading.Event()
         self._teams: dict[str, _TeamWorker] = {}
         self._turn = 0
+        self._pool = ThreadPoolExecutor(max_workers=self.THREADS, thread_name_prefix="workspace-worker")
+        self._running: dict[str, Future[int]] = {}
 
     def _refresh(self) -> list[_TeamWorker]:
         installs = self.workspaces.installs
@@ -246,15 +253,24 @@ class WorkspaceWorkers:
                 if key is None:
                     continue
                 if current is not None:
-                    current.knowlify.close()
+                    self._retire(row.team_id, current)
                 current = self._build(row.team_id, key, token, signature)
             ready[row.team_id] = current
         for team, gone in self._teams.items():
             if team not in ready:
-                gone.knowlify.close()
+                self._retire(team, gone)
                 log.info("workspace %s no longer installed or connected: its jobs are not polled", team)
         self._teams = ready
         return list(ready.values())
+
+    def _retire(self, team_id: str, team: _TeamWorker) -> None:
+        """Close a workspace's old client once its running tick (if any) is over: a create in
+        flight is never cut off (its outcome would be unknown)."""
+        running = self._running.get(team_id)
+        if running is not None and not running.done():
+            running.add_done_callback(lambda _: team.knowlify.close())
+        else:
+            team.knowlify.close()
 
     def _build(self, team_id: str, key: str, token: str, signature: tuple[str, float, str]) -> _TeamWorker:
         knowlify = KnowlifyClient(
@@ -278,19 +294,32 @@ class WorkspaceWorkers:
         return _TeamWorker(signature, worker, knowlify)
 
     def tick(self) -> int:
+        """Start a tick for every ready workspace whose last one has finished; returns how many
+        started (their work goes on in the pool)."""
         workers = self._refresh()
         if not workers:
             return 0
         self._turn = (self._turn + 1) % len(workers)
-        handled = 0
-        for team in workers[self._turn :] + workers[: self._turn]:
-            try:
-                handled += team.worker.tick()
-            except Exception:  # one workspace's trouble must not stop the others' jobs
-                log.exception("worker tick of one workspace failed; retrying on the next tick")
-        return handled
+        started = 0
+        for team_id, team in (list(self._teams.items()) * 2)[self._turn : self._turn + len(workers)]:
+            running = self._running.get(team_id)
+            if running is not None and not running.done():
+                continue
+            self._running[team_id] = self._pool.submit(self._tick_one, team_id, team)
+            started += 1
+        return started
+
+    @staticmethod
+    def _tick_one(team_id: str, team: _TeamWorker) -> int:
+        try:
+            return team.worker.tick()
+        except Exception:  # one workspace's trouble must not stop the others' jobs
+            log.exception("worker tick of workspace %s failed; retrying on the next tick", team_id)
+            return 0
 
     def close(self) -> None:
+        self.stopping.set()
+        self._pool.shutdown(wait=True)
         for team in self._teams.values():
             team.knowlify.close()
         self._teams = {}
