@@ -10,21 +10,19 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import metrics
 from bot.health import Probes
-from bot.installs import Installs
 from bot.knowlify.budget import Budget, key_fingerprint
 from bot.knowlify.client import KnowlifyClient
 from bot.listeners import register_listeners
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack_ops import SlackOps, make_client
-from bot.vault import Vault
 from bot.worker import Worker
-from bot.workspaces import RequestSlackOps, Workspaces, WorkspaceWorkers
 from storage.db import init_schema, make_engine
 from storage.repo import Store
 
@@ -42,7 +40,7 @@ class Runtime:
         self.engine = make_engine(settings.database_url)
         init_schema(self.engine)
         self.store = Store(self.engine)
-        self.installs: Installs | None = None
+        self.installs: Any = None  # bot.installs.Installs when several workspaces
         self._scheduler: BackgroundScheduler | None = None
         self._again = threading.Event()
         self._running = threading.Lock()
@@ -91,7 +89,12 @@ class Runtime:
         register_listeners(self.app, self.services)
 
     def _init_distributed(self, settings: Settings, *, socket_mode: bool, owner: str | None) -> None:
-        """Several workspaces: tokens from OAuth installs, a Knowlify key per workspace (bot.workspaces)."""
+        """Several workspaces: tokens from OAuth installs, a Knowlify key per workspace (bot.workspaces).
+        Imported here: the single-workspace set-up never loads the OAuth stores or the crypto."""
+        from bot.installs import Installs
+        from bot.vault import Vault
+        from bot.workspaces import RequestSlackOps, Workspaces, WorkspaceWorkers
+
         vault = Vault(settings.secret("knowlify_encryption_keys"))
         self.installs = Installs(
             client_id=str(settings.slack_client_id),

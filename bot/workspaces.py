@@ -19,21 +19,23 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from slack_sdk import WebClient
 
-from bot.installs import Installs
 from bot.knowlify.budget import Budget, key_fingerprint
 from bot.knowlify.client import KnowlifyClient
 from bot.knowlify.errors import BudgetExhausted
 from bot.settings import KEY_PATTERN, Settings
 from bot.slack_ops import SlackOps, make_client
-from bot.vault import Vault, VaultError
 from bot.worker import Worker
 from storage.repo import Store
 from storage.workspaces import WorkspaceKey, WorkspaceKeys
+
+if TYPE_CHECKING:  # the single-workspace set-up never loads the OAuth stores or the crypto
+    from bot.installs import Installs
+    from bot.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,11 @@ def budget_for(store: Store, key: str, settings: Settings) -> Budget:
 _request = threading.local()
 
 
-def bind_client(client: WebClient) -> None:
+def bind_client(client: WebClient, team_id: str | None) -> None:
     """Bolt runs a request's middleware and then its listeners in the same thread: bound here by
     the first middleware, the client stays until the next request in this thread binds its own."""
     _request.client = client
+    _request.team_id = team_id
 
 
 @contextmanager
@@ -92,6 +95,10 @@ class RequestSlackOps(SlackOps):
     def __init__(self) -> None:
         super().__init__(_RequestClient())  # type: ignore[arg-type]
 
+    def is_admin(self, user: str, team_id: str | None) -> bool:
+        """An admin of the request's own workspace (a Slack Connect admin of another one is not)."""
+        return super().is_admin(user, team_id or getattr(_request, "team_id", None))
+
 
 # --- keys -----------------------------------------------------------------------------------------
 
@@ -113,6 +120,8 @@ class Workspaces:
         return self.keys.get(team_id)
 
     def key_of(self, row: WorkspaceKey) -> str | None:
+        from bot.vault import VaultError
+
         try:
             return self.vault.decrypt(row.team_id, row.ciphertext)
         except VaultError as exc:

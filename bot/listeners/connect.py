@@ -155,8 +155,8 @@ def register_middleware(app: App, services: Services, workspaces: Workspaces) ->
     ) -> BoltResponse | None:
         """Bind this workspace's client for the listeners; until its key is connected, nothing
         that would reach Knowlify runs."""
-        bind_client(context.client)
         team = context.team_id or _team_of(body)
+        bind_client(context.client, team or None)
         if team and workspaces.connected(team) is None:
             if body.get("command"):
                 return BoltResponse(status=200, body=not_connected_text(workspaces.installs.installer(team)))
