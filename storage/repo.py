@@ -127,6 +127,17 @@ class Store:
                 s.rollback()
                 return False
 
+    def purge_deliveries(self, older_than: float) -> int:
+        """Forget delivery keys received before `older_than` (epoch seconds); returns how many.
+
+        Slack redelivers within minutes, and a repeated command or reply is also caught by its own
+        row (trigger_id, message ts), so a key older than a day protects nothing and only grows.
+        """
+        with self.session() as s:
+            result = s.exec(delete(SlackDelivery).where(col(SlackDelivery.received_at) < older_than))
+            s.commit()
+            return int(result.rowcount or 0)
+
     def video_for_thread(self, team_id: str, channel_id: str, thread_ts: str) -> VideoJob | None:
         with self.session() as s:
             return s.exec(
