@@ -39,6 +39,9 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+PER_DAY_RULE = "must be a whole number, 0 (no limit) or more"
+
+
 class SettingsError(Exception):
     """One line naming the setting that is missing or malformed and what it should look like."""
 
@@ -67,6 +70,9 @@ class Settings(BaseSettings):
     knowlify_log_format: str = "text"
     # How often the worker looks for due work; each job keeps its own poll interval on top.
     worker_tick_seconds: float = Field(default=0.5)
+    # Per person, in any 24 hours (0 = no limit): videos created and edits requested.
+    knowlify_user_videos_per_day: int = 20
+    knowlify_user_edits_per_day: int = 50
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -146,6 +152,14 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[a-z0-9_+\-']+", v):
             raise ValueError("must be an emoji name such as rewind (no colons)")
         return v
+
+    @field_validator("knowlify_user_videos_per_day", "knowlify_user_edits_per_day", mode="before")
+    @classmethod
+    def _per_day(cls, v: object) -> int:
+        text = str(v).strip()
+        if isinstance(v, bool) or not text.isdigit():
+            raise ValueError(PER_DAY_RULE)
+        return int(text)
 
     @property
     def slack_api_base(self) -> str:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -26,6 +28,19 @@ from storage.models import (
 )
 
 L = TypeVar("L", VideoJob, EditJob)
+# SlackDelivery keys that mark something done once per thread (the "how to ask for an edit" hint
+# to each person), not a delivery: purge_deliveries leaves them.
+THREAD_STATE_PREFIXES = ("edit-hint:",)
+
+# Kept in step with bot.core.lifecycle (storage does not import the bot).
+EDIT_CANCELLED = "cancelled"
+EDIT_CANCELLABLE = ("held", "waiting", "pending")
+# Requests that count against a person's daily limit: those Knowlify took, or may still take.
+# Not counted: a video the bot could not post in the channel, or one Knowlify refused or never
+# started (failed without a uuid); an edit refused (by Knowlify, or because its video failed) or
+# cancelled before it was sent.
+UNCOUNTED_VIDEO_STATES = ("needs_invite",)
+UNCOUNTED_EDIT_STATES = ("refused", EDIT_CANCELLED)
 
 
 class Store:
@@ -132,11 +147,76 @@ class Store:
 
         Slack redelivers within minutes, and a repeated command or reply is also caught by its own
         row (trigger_id, message ts), so a key older than a day protects nothing and only grows.
+        Keys under THREAD_STATE_PREFIXES are not deliveries but "done once per thread" marks, kept
+        as long as their thread.
         """
+        kept = [col(SlackDelivery.key).not_like(f"{prefix}%") for prefix in THREAD_STATE_PREFIXES]
         with self.session() as s:
-            result = s.exec(delete(SlackDelivery).where(col(SlackDelivery.received_at) < older_than))
+            result = s.exec(
+                delete(SlackDelivery).where(col(SlackDelivery.received_at) < older_than, *kept)
+            )
             s.commit()
             return int(result.rowcount or 0)
+
+    def video_by_request_key(self, request_key: str) -> VideoJob | None:
+        with self.session() as s:
+            return s.exec(select(VideoJob).where(VideoJob.request_key == request_key)).first()
+
+    def video_times(self, team_id: str, user_id: str, since: float) -> list[float]:
+        """When this person's counted video requests since `since` were made (for the daily limit)."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(VideoJob.created_at).where(
+                        VideoJob.team_id == team_id,
+                        VideoJob.user_id == user_id,
+                        col(VideoJob.created_at) > since,
+                        col(VideoJob.state).not_in(UNCOUNTED_VIDEO_STATES),
+                        or_(col(VideoJob.state) != "failed", col(VideoJob.knowlify_uuid).is_not(None)),
+                    )
+                )
+            )
+
+    def edit_times(self, team_id: str, user_id: str, since: float) -> list[float]:
+        """When this person's counted edit requests since `since` were made (for the daily limit)."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(EditJob.created_at).where(
+                        EditJob.team_id == team_id,
+                        EditJob.user_id == user_id,
+                        col(EditJob.created_at) > since,
+                        col(EditJob.state).not_in(UNCOUNTED_EDIT_STATES),
+                    )
+                )
+            )
+
+    def cancel_kept_edit(self, team_id: str, channel_id: str, reply_ts: str) -> EditJob | None:
+        """Cancel the edit of a deleted reply if it has not been submitted; the edit, or None.
+
+        Compare-and-set on the state: a reply already submitted (or on its way) is left alone, and
+        `save` never writes over a cancelled edit, so a worker holding the row at that moment cannot
+        bring it back or send it.
+        """
+        with self.session() as s:
+            result = s.exec(
+                update(EditJob)  # type: ignore[call-overload]
+                .where(
+                    col(EditJob.team_id) == team_id,
+                    col(EditJob.channel_id) == channel_id,
+                    col(EditJob.reply_ts) == reply_ts,
+                    col(EditJob.state).in_(EDIT_CANCELLABLE),
+                )
+                .values(state=EDIT_CANCELLED, next_run_at=9.0e12, updated_at=self.clock())
+            )
+            s.commit()
+            if not result.rowcount:
+                return None
+            return s.exec(
+                select(EditJob).where(
+                    EditJob.team_id == team_id, EditJob.channel_id == channel_id, EditJob.reply_ts == reply_ts
+                )
+            ).first()
 
     def video_for_thread(self, team_id: str, channel_id: str, thread_ts: str) -> VideoJob | None:
         with self.session() as s:
@@ -275,9 +355,13 @@ class Store:
         """Write `values` to a leased row only while `owner` still holds its lease."""
         model = type(row)
         values["updated_at"] = self.clock()
+        conditions: list[Any] = [col(model.id) == row.id, col(model.lease_owner) == owner]  # type: ignore[attr-defined]
+        if model is EditJob:
+            # A cancelled edit (its reply was deleted) is final: no worker write revives or sends it.
+            conditions.append(col(EditJob.state) != EDIT_CANCELLED)
         with self.session() as s:
             result = s.exec(
-                update(model).where(col(model.id) == row.id, col(model.lease_owner) == owner).values(**values)  # type: ignore[attr-defined, call-overload]
+                update(model).where(*conditions).values(**values)  # type: ignore[call-overload]
             )
             s.commit()
         if result.rowcount:
@@ -325,12 +409,28 @@ class Store:
 
     # --- the Knowlify budget (bot.knowlify.budget.CallLog) ---------------------------------------
 
+    def _locked_scope(self, s: Session, scope: str) -> BudgetScope:
+        """The scope's row, created if missing, locked until the transaction ends.
+
+        SELECT … FOR UPDATE alone locks nothing when the row does not exist yet, so replicas making
+        their first call together would all insert it and all but one fail on the primary key.
+        INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit and
+        then does nothing; the row exists for everyone afterwards and the lock serialises them.
+        (On SQLite the transaction's BEGIN IMMEDIATE already serialises writers.)
+        """
+        dialect = self.engine.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        s.execute(insert(BudgetScope).values(scope=scope, blocked_until=0.0).on_conflict_do_nothing())
+        return s.exec(
+            select(BudgetScope)
+            .where(BudgetScope.scope == scope)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+
     def try_reserve(self, scope: str, now: float, window: float, cap: int) -> float:
         with self.session() as s:
-            row = s.get(BudgetScope, scope, with_for_update=True)
-            if row is None:
-                s.add(BudgetScope(scope=scope))
-                s.flush()
+            self._locked_scope(s, scope)
             since = now - window
             s.exec(
                 delete(KnowlifyCall).where(
@@ -354,10 +454,8 @@ class Store:
 
     def block(self, scope: str, until: float) -> None:
         with self.session() as s:
-            row = s.get(BudgetScope, scope, with_for_update=True)
-            if row is None:
-                s.add(BudgetScope(scope=scope, blocked_until=until))
-            elif until > row.blocked_until:
+            row = self._locked_scope(s, scope)
+            if until > row.blocked_until:
                 row.blocked_until = until
                 s.add(row)
             s.commit()

@@ -35,9 +35,11 @@ EDIT_COMPLETE = "complete"
 EDIT_ERROR = "error"  # Knowlify ran it and it failed
 REFUSED = "refused"  # Knowlify (or we) refused it before it ran
 REVERTED = "reverted"
+CANCELLED = "cancelled"  # its reply was deleted before it was submitted: final, nothing was sent
 
 EDIT_WORK_STATES = (HELD, WAITING, PENDING, EDIT_SUBMITTING, SUBMITTED)
 EDIT_UNSUBMITTED = (HELD, WAITING, PENDING, EDIT_SUBMITTING)
+EDIT_CANCELLABLE = (HELD, WAITING, PENDING)  # kept, not yet on its way to Knowlify
 
 # --- revert states (EditJob.revert_state) -------------------------------------------------
 REVERT_REQUESTED = "requested"

@@ -82,10 +82,16 @@ NEEDS_INVITE = (
 )
 
 
+WHO_EDITS = (
+    "Reply in this thread to edit it: the person who asked for the video just replies; "
+    "anyone else mentions me in the reply."
+)
+
+
 def video_done(link: str | None, prompt: str) -> str:
     label = shorten(prompt, 80)
     shown = knowlify_link(link, label) or f"*{escape(label)}*. {LINK_WITHHELD if link else NO_LINK}"
-    return f":tada: Your video is ready: {shown}\nReply in this thread to edit it."
+    return f":tada: Your video is ready: {shown}\n{WHO_EDITS}"
 
 
 # --- edits --------------------------------------------------------------------------------
@@ -260,3 +266,75 @@ def video_gone(detail: str) -> str:
 
 def edit_gone(detail: str) -> str:
     return f"Knowlify no longer finds this edit ({escape(detail)})."
+
+
+# --- who may edit, per-person limits, key change, permissions ------------------------------
+# (person-supplied strings go through bot.core.mrkdwn.escape; user ids are the bot's own mentions)
+
+
+def edit_how_to(creator: str, bot_user_id: str | None) -> str:
+    """Told once per thread to someone other than the creator whose reply was not an edit."""
+    me = f"<@{bot_user_id}>" if bot_user_id else "me (@knowlify)"
+    example = "`@knowlify make scene 2 slower`" if not bot_user_id else f"{me} make scene 2 slower"
+    return (
+        f"Replies in this thread are not sent to Knowlify as edits unless they come from <@{creator}>, "
+        f"who created the video, or mention {me}. Edits cost credits, so to ask for one, mention {me} "
+        f"in your reply, e.g. {example}."
+    )
+
+
+EDIT_CANCELLED = (
+    ":wastebasket: A reply that was waiting to be sent as an edit was deleted, so that edit is "
+    "cancelled; nothing was sent to Knowlify."
+)
+
+
+def slack_date(epoch: float) -> str:
+    """A time every reader sees in their own time zone (Slack's date markup, UTC as the fallback)."""
+    from datetime import UTC, datetime
+
+    when = int(epoch)
+    fallback = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{when}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def utc_time(epoch: float) -> str:
+    """The same time as plain text, for places that show no markup (a modal's error line)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def video_limit(limit: int, next_at: float, *, plain: bool = False) -> str:
+    when = utc_time(next_at) if plain else slack_date(next_at)
+    noun = "video" if limit == 1 else "videos"
+    return (
+        f"You have started {limit} {noun} in the last 24 hours, the most one person may here, so "
+        f"nothing was sent to Knowlify. You can start the next one {'at ' if plain else ''}{when}."
+    )
+
+
+def edit_limit(user: str, limit: int, next_at: float) -> str:
+    noun = "edit" if limit == 1 else "edits"
+    return (
+        f":no_entry_sign: <@{user}>, you have asked for {limit} {noun} in the last 24 hours, the most "
+        f"one person may here, so this reply was not sent to Knowlify. You can ask for the next edit "
+        f"{slack_date(next_at)}: reply again then."
+    )
+
+
+KEY_CHANGED_VIDEO = (
+    "The bot's Knowlify API key was changed after this video was started, and Knowlify does not know "
+    "this video under the new key, so I stopped following it. Look for it in the Knowlify dashboard "
+    "of the old key, or start it again with /knowlify."
+)
+KEY_CHANGED_EDIT = (
+    "The bot's Knowlify API key was changed after this video was made, and Knowlify does not know "
+    "this video (or this edit) under the new key, so it can't be edited or reverted from here. "
+    "Start a new video with /knowlify to keep editing."
+)
+
+PERMISSION_UNKNOWN = (
+    "I couldn't check your permissions with Slack just now, so nothing was changed. Please try again "
+    "in a moment."
+)

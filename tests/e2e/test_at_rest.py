@@ -106,10 +106,12 @@ def test_delivery_keys_older_than_a_day_are_purged_by_the_worker_and_fresh_ones_
             s.add(SlackDelivery(key="event:EvOLD", received_at=now - DELIVERY_KEY_TTL_SECONDS - 60))
             s.add(SlackDelivery(key="event:EvDAYOLD", received_at=now - DELIVERY_KEY_TTL_SECONDS + 60))
             s.add(SlackDelivery(key="event:EvNEW", received_at=now - 5))
+            # Told once per thread how to ask for an edit: a mark for the thread's life, not a delivery.
+            s.add(SlackDelivery(key="edit-hint:T:C:1.0:U0BOB", received_at=now - 30 * 24 * 3600))
             s.commit()
         runtime.start_worker()  # the purge runs at start, then hourly
         wait_until(lambda: "event:EvOLD" not in _keys(runtime.engine), timeout=10, what="old key purged")
-        assert _keys(runtime.engine) == {"event:EvDAYOLD", "event:EvNEW"}
+        assert _keys(runtime.engine) == {"event:EvDAYOLD", "event:EvNEW", "edit-hint:T:C:1.0:U0BOB"}
         # A redelivery of a fresh event is still recognised: its key stayed.
         assert not runtime.store.record_delivery("event:EvNEW")
     finally:
