@@ -96,7 +96,10 @@ def naive(base: str, tasks: list[str], interval: float, scale: float, seen: dict
         while due:
             uuid = min(due, key=lambda u: due[u])
             time.sleep(max(0.0, due[uuid] - time.monotonic()))
-            r = http.get(f"/v1/videos/{uuid}")
+            try:
+                r = http.get(f"/v1/videos/{uuid}")
+            except httpx.TransportError:  # the server closed an idle keep-alive connection: again
+                r = http.get(f"/v1/videos/{uuid}")
             if r.status_code == 200 and r.json()["status"] in ("complete", "failed"):
                 seen[uuid] = time.time()
                 del due[uuid]
