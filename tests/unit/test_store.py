@@ -167,3 +167,19 @@ def test_a_server_pause_blocks_the_bucket_for_every_replica(db):
     with pytest.raises(BudgetExhausted) as err:
         b.acquire("videos", "action")
     assert err.value.retry_after == pytest.approx(46, abs=0.01)
+
+
+def test_claim_takes_the_most_overdue_rows_first_and_leaves_rows_not_yet_due(db):
+    """With many jobs between two polls, a batch goes to the rows waiting longest (the batch is
+    then worked in arrival order); rows due later are neither claimed nor leased."""
+    clock = Clock(1_000.0)
+    store = Store(db, clock)
+    for n, due in enumerate([990.0, 500.0, 2_000.0, 500.0, 999.0, 5_000.0]):
+        added = store.add_video(job(n))
+        assert added is not None
+        store.update_where(VideoJob, {"next_run_at": due}, VideoJob.id == added.id)
+    rows = store.claim(VideoJob, "w", 120, 3, VideoJob.state == "new")
+    assert [(r.id, r.next_run_at) for r in rows] == [(1, 990.0), (2, 500.0), (4, 500.0)]
+    assert [r.id for r in store.claim(VideoJob, "v", 120, 3, VideoJob.state == "new")] == [5]
+    not_due = [store.get_video(i) for i in (3, 6)]
+    assert all(v is not None and v.lease_owner is None for v in not_due)
