@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     socket = sub.add_parser("socket", help="Socket Mode (no public URL needed)")
     socket.add_argument("--health-port", type=int, default=None)
+    socket.add_argument(
+        "--health-host",
+        default="127.0.0.1",
+        help="address the health server binds (default 127.0.0.1; 0.0.0.0 to be probed from outside)",
+    )
     demo = sub.add_parser(
         "demo", help="the whole conversation offline, against the simulator and a Slack stand-in"
     )
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from bot.socket_mode import run_socket
 
-    run_socket(runtime, args.health_port)
+    run_socket(runtime, args.health_port, args.health_host)
     return 0
 
 

@@ -99,8 +99,9 @@ class Worker:
             self.owner,
             self.lease_seconds,
             self.batch,
+            # Every key's rows: a row stamped with another key was made under an earlier
+            # KNOWLIFY_API_KEY, and goes on under this one (see _key_changed).
             col(VideoJob.state).in_(lc.VIDEO_WORK_STATES),
-            VideoJob.key_id == self.key_id,
         )
         # Oldest first: creates reach Knowlify in the order people asked (it parks them FIFO).
         for job in sorted(videos, key=lambda j: j.id or 0):
@@ -115,7 +116,6 @@ class Worker:
             self.batch,
             (col(EditJob.state).in_(lc.EDIT_WORK_STATES))
             | (col(EditJob.revert_state).in_(lc.REVERT_WORK_STATES)),
-            EditJob.key_id == self.key_id,
         )
         for edit in edits:
             if self._hand_back(edit):
@@ -167,7 +167,14 @@ class Worker:
 
     # --- videos --------------------------------------------------------------------------
 
+    def _key_changed(self, video: VideoJob, error: KnowlifyError) -> bool:
+        """A 403/404 about a video made under an earlier key: the current key does not know it."""
+        return error.status in (403, 404) and video.key_id != self.key_id
+
     def _video_step(self, job: VideoJob) -> None:
+        if job.key_id != self.key_id and job.state in (lc.NEW, lc.READY):
+            # Not sent yet: it simply goes to Knowlify under the current key.
+            self.store.save(job, self.owner, key_id=self.key_id)
         if job.state == lc.NEW and not self._post_card(job):
             return
         if job.state == lc.READY:
@@ -339,8 +346,10 @@ class Worker:
         try:
             st: VideoStatus = self.knowlify.get_video(job.knowlify_uuid)
         except KnowlifyError as exc:
-            if exc.status in (403, 404):
-                self._fail(job, f"Knowlify no longer finds this video ({exc.detail}).")
+            if self._key_changed(job, exc):
+                self._fail(job, texts.KEY_CHANGED_VIDEO)
+            elif exc.status in (403, 404):
+                self._fail(job, texts.video_gone(exc.detail))
             elif retry_delay(exc, job.attempts + 1) is None and exc.status == 401:
                 log.error("Knowlify rejected the API key while polling job %s; retrying in 60 s", job.id)
                 self.store.release(job, self.owner, self.clock() + 60.0)
@@ -507,7 +516,10 @@ class Worker:
                     exc.retry_after = min(300.0, 2.0 ** (edit.attempts + 1))
                 self._later(edit, exc)
                 return
-            message = texts.edit_refused(exc.status, exc.detail)
+            if self._key_changed(video, exc):
+                message = texts.KEY_CHANGED_EDIT
+            else:
+                message = texts.edit_refused(exc.status, exc.detail)
             self._post_in_thread(video, f":no_entry_sign: {message}", edit=edit, kind="edit_refused")
             self.store.release(edit, self.owner, NEVER, state=lc.REFUSED, error_message=message)
             return
@@ -523,9 +535,7 @@ class Worker:
         text = texts.edit_accepted(accepted.status, accepted.queue_position)
         ignored = json.loads(edit.ignored_urls_json or "[]")
         if ignored:
-            text += (
-                f"\nOnly the first 5 links go to Knowlify as reference images; ignored: {', '.join(ignored)}"
-            )
+            text += f"\n{texts.ignored_links(ignored)}"
         ts = self._post_in_thread(video, text, edit=edit, kind="edit_ack")
         self.store.release(
             edit,
@@ -539,7 +549,9 @@ class Worker:
             st: EditStatus = self.knowlify.get_edit(edit.knowlify_edit_id or "")
         except KnowlifyError as exc:
             if exc.status in (403, 404):
-                message = f"Knowlify no longer finds this edit ({exc.detail})."
+                message = (
+                    texts.KEY_CHANGED_EDIT if self._key_changed(video, exc) else texts.edit_gone(exc.detail)
+                )
                 ts = self._post_in_thread(video, f":x: {message}", edit=edit, kind="edit_result")
                 self.store.release(
                     edit, self.owner, NEVER, state=lc.EDIT_ERROR, error_message=message, result_ts=ts
@@ -624,6 +636,8 @@ class Worker:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 newer = self._newer_edit_link(edit, video) if "newer" in exc.detail else None
                 message = texts.revert_refused(exc.status, exc.detail, newer)
+                if self._key_changed(video, exc):
+                    message = texts.KEY_CHANGED_EDIT
                 self._post_in_thread(video, f":warning: {message}", edit=edit, kind="revert_result")
                 self.store.release(
                     edit,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.mrkdwn import escape
+
 # --- video states -------------------------------------------------------------------------
 NEW = "new"  # row written before the ack; no card yet
 READY = "ready"  # card posted; create not yet sent
@@ -33,9 +35,11 @@ EDIT_COMPLETE = "complete"
 EDIT_ERROR = "error"  # Knowlify ran it and it failed
 REFUSED = "refused"  # Knowlify (or we) refused it before it ran
 REVERTED = "reverted"
+CANCELLED = "cancelled"  # its reply was deleted before it was submitted: final, nothing was sent
 
 EDIT_WORK_STATES = (HELD, WAITING, PENDING, EDIT_SUBMITTING, SUBMITTED)
 EDIT_UNSUBMITTED = (HELD, WAITING, PENDING, EDIT_SUBMITTING)
+EDIT_CANCELLABLE = (HELD, WAITING, PENDING)  # kept, not yet on its way to Knowlify
 
 # --- revert states (EditJob.revert_state) -------------------------------------------------
 REVERT_REQUESTED = "requested"
@@ -88,7 +92,7 @@ def status_line(state: str, progress: Progress, error: str | None = None) -> str
         return f":parking: Parked, {where}: Knowlify renders 3 videos at a time per account"
     if status in ("pending", "queued"):
         return ":clock3: Queued at Knowlify"
-    words = STAGE_WORDS.get(status, status.replace("_", " "))
+    words = STAGE_WORDS.get(status) or escape(status.replace("_", " "))  # a status Knowlify added later
     parts = [f":clapper: Rendering: {words}"]
     if status in RENDER_STAGES:
         parts.append(f"(stage {RENDER_STAGES.index(status) + 1} of {len(RENDER_STAGES)})")
