@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from storage.group_commit import GroupCommit
+from storage.group_commit import supported as group_commit_supported
 from storage.models import (
     BudgetScope,
     EditJob,
@@ -39,9 +41,12 @@ UNCOUNTED_EDIT_STATES = ("refused", EDIT_CANCELLED)
 
 
 class Store:
-    def __init__(self, engine: Engine, clock: Any = time.time) -> None:
+    def __init__(self, engine: Engine, clock: Any = time.time, *, group_commit: bool = False) -> None:
+        """`group_commit`: new jobs go through one writer thread, many per transaction
+        (storage.group_commit), so simultaneous commands do not queue for the lock one by one."""
         self.engine = engine
         self.clock = clock
+        self._group = GroupCommit(engine) if group_commit and group_commit_supported(engine) else None
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -53,6 +58,8 @@ class Store:
         now = self.clock()
         job.created_at = job.updated_at = now
         job.next_run_at = now
+        if self._group is not None:
+            return self._group.add_video(job)
         with self.session() as s:
             s.add(job)
             try:
@@ -60,8 +67,7 @@ class Store:
             except IntegrityError:
                 s.rollback()
                 return None
-            s.refresh(job)
-            return job
+            return job  # the id came back with the INSERT: no second round trip
 
     def add_edit(self, edit: EditJob, delivery_key: str | None) -> EditJob | None:
         """Insert an edit, its thread message and the delivery key in one transaction.
