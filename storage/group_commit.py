@@ -43,7 +43,7 @@ def _insert_ignoring_duplicates(engine: Engine) -> Any:
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["request_key"])
     return stmt.returning(table.c.id, table.c.request_key)
 

@@ -226,3 +226,25 @@ def test_claim_takes_the_most_overdue_rows_first_and_leaves_rows_not_yet_due(db)
     assert [r.id for r in store.claim(VideoJob, "v", 120, 3, VideoJob.state == "new")] == [5]
     not_due = [store.get_video(i) for i in (3, 6)]
     assert all(v is not None and v.lease_owner is None for v in not_due)
+
+
+def test_simultaneous_commands_are_each_stored_once_through_the_group_commit(db):
+    """50 requests at once, every one sent twice: each is stored exactly once, every caller learns
+    whether it was the one stored, and the stored rows are committed when the call returns."""
+    store = Store(db, group_commit=True)
+    results: list[VideoJob | None] = [None] * 100
+    start = threading.Barrier(100)
+
+    def add(i: int) -> None:
+        start.wait()
+        results[i] = store.add_video(job(i % 50))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = [r for r in results if r is not None]
+    assert sorted(r.request_key for r in stored) == sorted(f"cmd:T:{n}" for n in range(50))
+    assert all(Store(db).get_video(r.id) is not None for r in stored if r.id is not None)
+    assert len({r.id for r in stored}) == 50
