@@ -42,7 +42,7 @@ class Runtime:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         init_schema(self.engine)
-        self.store = Store(self.engine)
+        self.store = Store(self.engine, group_commit=True)
         self.client = make_client(settings.secret("slack_bot_token"), settings.slack_api_base)
         self.slack = SlackOps(self.client)
         api_key = settings.secret("knowlify_api_key")
@@ -62,6 +62,7 @@ class Runtime:
             key_id=self.key_id,
             poll_seconds=settings.knowlify_poll_seconds,
             owner=owner or settings.knowlify_worker_id,
+            poll_policy=budget.poll_policy(settings.knowlify_poll_seconds),
         )
         # Listeners answer before Slack gets its ack: their calls fail fast instead of sleeping on 429s.
         listener_slack = SlackOps(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.core import lifecycle as lc
 from bot.core import texts
 from bot.core.limits import DAY_SECONDS, next_allowed
-from bot.core.mrkdwn import escape
+from bot.core.mrkdwn import escape, mention
 from bot.core.parse import (
     CreateCommand,
     HelpCommand,
@@ -81,7 +81,7 @@ def list_text(services: Services, team_id: str, channel_id: str) -> str:
         )
         link = job.link or job.chat_url
         where = f" · {link_or_withheld(link)}" if link and job.state == lc.COMPLETE else ""
-        lines.append(f"• {escape(shorten(job.prompt, 80))} (by <@{job.user_id}>): {state}{where}")
+        lines.append(f"• {escape(shorten(job.prompt, 80))} (by {mention(job.user_id)}): {state}{where}")
     return "\n".join(lines)
 
 
@@ -155,11 +155,12 @@ def over_limit(
     once, when it was taken, and taking it again is a no-op anyway.
     """
     limit = services.settings.knowlify_user_videos_per_day
-    if limit <= 0 or services.store.video_by_request_key(request_key) is not None:
+    if limit <= 0:
         return None
     now = time.time()
     next_at = next_allowed(services.store.video_times(team_id, user_id, now - DAY_SECONDS), limit, now)
-    if next_at is None:
+    # The stored-already lookup only when refusing: one query fewer before most acks.
+    if next_at is None or services.store.video_by_request_key(request_key) is not None:
         return None
     log.info("video request of %s refused: %d in 24 hours", user_id, limit)
     return texts.video_limit(limit, next_at, plain=plain)
