@@ -138,10 +138,3 @@ class BudgetScope(SQLModel, table=True):
 
     scope: str = Field(primary_key=True)
     blocked_until: float = 0.0
-
-
-class SchemaVersion(SQLModel, table=True):
-    __tablename__ = "schema_version"
-
-    id: int = Field(default=1, primary_key=True)
-    version: int

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -388,12 +390,28 @@ class Store:
 
     # --- the Knowlify budget (bot.knowlify.budget.CallLog) ---------------------------------------
 
+    def _locked_scope(self, s: Session, scope: str) -> BudgetScope:
+        """The scope's row, created if missing, locked until the transaction ends.
+
+        SELECT … FOR UPDATE alone locks nothing when the row does not exist yet, so replicas making
+        their first call together would all insert it and all but one fail on the primary key.
+        INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit and
+        then does nothing; the row exists for everyone afterwards and the lock serialises them.
+        (On SQLite the transaction's BEGIN IMMEDIATE already serialises writers.)
+        """
+        dialect = self.engine.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        s.execute(insert(BudgetScope).values(scope=scope, blocked_until=0.0).on_conflict_do_nothing())
+        return s.exec(
+            select(BudgetScope)
+            .where(BudgetScope.scope == scope)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+
     def try_reserve(self, scope: str, now: float, window: float, cap: int) -> float:
         with self.session() as s:
-            row = s.get(BudgetScope, scope, with_for_update=True)
-            if row is None:
-                s.add(BudgetScope(scope=scope))
-                s.flush()
+            self._locked_scope(s, scope)
             since = now - window
             s.exec(
                 delete(KnowlifyCall).where(
@@ -417,10 +435,8 @@ class Store:
 
     def block(self, scope: str, until: float) -> None:
         with self.session() as s:
-            row = s.get(BudgetScope, scope, with_for_update=True)
-            if row is None:
-                s.add(BudgetScope(scope=scope, blocked_until=until))
-            elif until > row.blocked_until:
+            row = self._locked_scope(s, scope)
+            if until > row.blocked_until:
                 row.blocked_until = until
                 s.add(row)
             s.commit()
