@@ -380,6 +380,44 @@ class Store:
                 ).one()
             )
 
+    def renders_in_flight(self, key_id: str) -> list[tuple[int, str | None, float]]:
+        """(id, Knowlify status, next run) of this key's renders: the poll policy's view of the key."""
+        with self.session() as s:
+            rows = s.exec(
+                select(VideoJob.id, VideoJob.status, VideoJob.next_run_at).where(
+                    VideoJob.key_id == key_id, VideoJob.state == "rendering"
+                )
+            )
+            return [(int(i or 0), status, float(at)) for i, status, at in rows]
+
+    def wake_first_parked(self, key_id: str, now: float) -> int:
+        """A render of this key ended, so Knowlify promotes the first parked one: look at it now."""
+        with self.session() as s:
+            first = s.exec(
+                select(func.min(VideoJob.id)).where(
+                    VideoJob.key_id == key_id, VideoJob.state == "rendering", VideoJob.status == "parked"
+                )
+            ).one()
+            if first is None:
+                return 0
+            result = s.exec(  # type: ignore[call-overload]
+                update(VideoJob)
+                .where(col(VideoJob.id) == first, col(VideoJob.next_run_at) > now)
+                .values(next_run_at=now)
+            )
+            s.commit()
+            return int(result.rowcount or 0)
+
+    def edit_polls(self, key_id: str, *, other_than: int) -> list[float]:
+        """Next runs of this key's other edits that Knowlify is working on (each one polls)."""
+        with self.session() as s:
+            rows = s.exec(
+                select(EditJob.next_run_at).where(
+                    EditJob.key_id == key_id, EditJob.state == "submitted", col(EditJob.id) != other_than
+                )
+            )
+            return [float(at) for at in rows]
+
     def update_where(self, model: type[L], values: dict[str, Any], *conditions: Any) -> int:
         """A plain conditional UPDATE, for rows nobody leases at that moment (held edits, the card)."""
         values = {"updated_at": self.clock(), **values}
