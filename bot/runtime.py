@@ -38,7 +38,7 @@ class Runtime:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         init_schema(self.engine)
-        self.store = Store(self.engine)
+        self.store = Store(self.engine, group_commit=True)
         self.client = make_client(settings.secret("slack_bot_token"), settings.slack_api_base)
         self.slack = SlackOps(self.client)
         api_key = settings.secret("knowlify_api_key")

@@ -59,7 +59,9 @@ def make_engine(url: str) -> Engine:
         def _begin(conn):  # type: ignore[no-untyped-def]
             # Take the write lock at the start: a read-then-write transaction can then never be
             # refused half-way (SQLITE_BUSY on upgrade), it waits for busy_timeout instead.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Sessions that only read (Store.reading) say so and wait for no writer (WAL).
+            read_only = conn.get_execution_options().get("read_only", False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

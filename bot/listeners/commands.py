@@ -154,11 +154,12 @@ def over_limit(
     once, when it was taken, and taking it again is a no-op anyway.
     """
     limit = services.settings.knowlify_user_videos_per_day
-    if limit <= 0 or services.store.video_by_request_key(request_key) is not None:
+    if limit <= 0:
         return None
     now = time.time()
     next_at = next_allowed(services.store.video_times(team_id, user_id, now - DAY_SECONDS), limit, now)
-    if next_at is None:
+    # The stored-already lookup only when refusing: one query fewer before most acks.
+    if next_at is None or services.store.video_by_request_key(request_key) is not None:
         return None
     log.info("video request of %s refused: %d in 24 hours", user_id, limit)
     return texts.video_limit(limit, next_at, plain=plain)
