@@ -113,9 +113,3 @@ def test_state_groups():
         assert final not in lc.EDIT_WORK_STATES
     assert None in lc.REVERT_RETRYABLE and lc.REVERT_REFUSED in lc.REVERT_RETRYABLE
     assert lc.REVERT_DONE not in lc.REVERT_RETRYABLE
-
-
-def test_poll_schedules():
-    assert lc.next_video_poll(10.0, 5.0, "voiceover") == 15.0
-    assert lc.next_video_poll(10.0, 5.0, "parked") == 25.0
-    assert lc.next_edit_poll(10.0, 5.0) == 20.0
