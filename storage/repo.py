@@ -30,6 +30,9 @@ from storage.models import (
 )
 
 L = TypeVar("L", VideoJob, EditJob)
+# SlackDelivery keys that mark something done once per thread (the "how to ask for an edit" hint
+# to each person), not a delivery: purge_deliveries leaves them.
+THREAD_STATE_PREFIXES = ("edit-hint:",)
 
 # Kept in step with bot.core.lifecycle (storage does not import the bot).
 EDIT_CANCELLED = "cancelled"
@@ -150,6 +153,22 @@ class Store:
             except IntegrityError:
                 s.rollback()
                 return False
+
+    def purge_deliveries(self, older_than: float) -> int:
+        """Forget delivery keys received before `older_than` (epoch seconds); returns how many.
+
+        Slack redelivers within minutes, and a repeated command or reply is also caught by its own
+        row (trigger_id, message ts), so a key older than a day protects nothing and only grows.
+        Keys under THREAD_STATE_PREFIXES are not deliveries but "done once per thread" marks, kept
+        as long as their thread.
+        """
+        kept = [col(SlackDelivery.key).not_like(f"{prefix}%") for prefix in THREAD_STATE_PREFIXES]
+        with self.session() as s:
+            result = s.exec(
+                delete(SlackDelivery).where(col(SlackDelivery.received_at) < older_than, *kept)
+            )
+            s.commit()
+            return int(result.rowcount or 0)
 
     def video_by_request_key(self, request_key: str) -> VideoJob | None:
         with self.reading() as s:
