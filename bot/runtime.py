@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.ERROR)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 TICK_JOB = "knowlify-worker-tick"
+PURGE_JOB = "knowlify-purge-deliveries"
+# Slack delivery keys are kept a day (Slack's retries come within the hour), purged hourly.
+DELIVERY_KEY_TTL_SECONDS = 24 * 3600
+PURGE_EVERY_SECONDS = 3600
 
 
 class Runtime:
@@ -39,7 +43,7 @@ class Runtime:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         init_schema(self.engine)
-        self.store = Store(self.engine)
+        self.store = Store(self.engine, group_commit=True)
         self.installs: Any = None  # bot.installs.Installs when several workspaces
         self._scheduler: BackgroundScheduler | None = None
         self._again = threading.Event()
@@ -93,7 +97,7 @@ class Runtime:
         Imported here: the single-workspace set-up never loads the OAuth stores or the crypto."""
         from bot.installs import Installs
         from bot.vault import Vault
-        from bot.workspaces import RequestSlackOps, Workspaces, WorkspaceWorkers
+        from bot.workspaces import Workspaces, WorkspaceWorkers
 
         vault = Vault(settings.secret("knowlify_encryption_keys"))
         self.installs = Installs(
@@ -105,7 +109,7 @@ class Runtime:
         )
         self.workspaces = Workspaces(settings, self.store, self.installs, vault)
         self.client = make_client("", settings.slack_api_base)  # each request gets its workspace's token
-        self.slack = RequestSlackOps()
+        self.slack = SlackOps(self.client)  # per request, listeners get their workspace's (connect.py)
         self.key_id = ""
         self.knowlify = None
         self.worker = WorkspaceWorkers(  # type: ignore[assignment]
@@ -161,8 +165,25 @@ class Runtime:
             id=TICK_JOB,
             next_run_time=datetime.now(UTC),
         )
+        scheduler.add_job(
+            self.purge_deliveries,
+            "interval",
+            seconds=PURGE_EVERY_SECONDS,
+            id=PURGE_JOB,
+            next_run_time=datetime.now(UTC),
+        )
         scheduler.start()
         self._scheduler = scheduler
+
+    def purge_deliveries(self) -> None:
+        """Drop delivery keys older than a day (every replica may run it; deleting twice is harmless)."""
+        try:
+            n = self.store.purge_deliveries(self.store.clock() - DELIVERY_KEY_TTL_SECONDS)
+        except Exception as exc:  # a locked or unreachable database: the next run catches up
+            log.warning("delivery keys not purged: %s", type(exc).__name__)
+            return
+        if n:
+            log.info("purged %d Slack delivery keys older than 24 hours", n)
 
     def kick(self) -> None:
         """Run a tick now instead of at the next interval (new work just arrived)."""

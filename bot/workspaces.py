@@ -6,23 +6,20 @@ worker per workspace.
   on under the new key); removing it, or uninstalling, leaves no worker to claim them.
 - Each key has its own budget, keyed by the key's fingerprint (two workspaces that connected the same
   Knowlify key share its budget, as Knowlify counts per key).
-- Listeners call Slack with the token of the request's workspace: the first Bolt middleware binds
-  the request's client to the thread (Bolt runs the middleware and then the listeners in the
-  request's thread when it processes before responding), and `RequestSlackOps` reads it there.
+- Listeners call Slack with the token of the request's workspace: a middleware gives each request
+  a copy of the services made for its workspace (bot.listeners.connect.workspace_bound).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from slack_sdk import WebClient
 
 from bot.knowlify.budget import Budget, key_fingerprint
 from bot.knowlify.client import KnowlifyClient
@@ -57,47 +54,6 @@ def budget_for(store: Store, key: str, settings: Settings) -> Budget:
         window_seconds=window,
         margin_seconds=min(1.0, window / 5),
     )
-
-
-# --- Slack calls of a listener, with the token of the request's workspace ------------------------
-
-_request = threading.local()
-
-
-def bind_client(client: WebClient, team_id: str | None) -> None:
-    """Bolt runs a request's middleware and then its listeners in the same thread: bound here by
-    the first middleware, the client stays until the next request in this thread binds its own."""
-    _request.client = client
-    _request.team_id = team_id
-
-
-@contextmanager
-def bound_client(client: WebClient) -> Iterator[None]:
-    previous = getattr(_request, "client", None)
-    _request.client = client
-    try:
-        yield
-    finally:
-        _request.client = previous
-
-
-class _RequestClient:
-    def __getattr__(self, name: str) -> Any:
-        client = getattr(_request, "client", None)
-        if client is None:
-            raise RuntimeError("no Slack request is being handled in this thread")
-        return getattr(client, name)
-
-
-class RequestSlackOps(SlackOps):
-    """SlackOps whose client is the current request's (its workspace's token)."""
-
-    def __init__(self) -> None:
-        super().__init__(_RequestClient())  # type: ignore[arg-type]
-
-    def is_admin(self, user: str, team_id: str | None) -> bool:
-        """An admin of the request's own workspace (a Slack Connect admin of another one is not)."""
-        return super().is_admin(user, team_id or getattr(_request, "team_id", None))
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -282,10 +238,11 @@ class WorkspaceWorkers:
             team.knowlify.close()
 
     def _build(self, team_id: str, key: str, token: str, signature: tuple[str, float, str]) -> _TeamWorker:
+        budget = budget_for(self.store, key, self.settings)
         knowlify = KnowlifyClient(
             key,
             self.settings.knowlify_api_base,
-            budget_for(self.store, key, self.settings),
+            budget,
             timeout=self.settings.knowlify_timeout_seconds,
         )
         slack = SlackOps(make_client(token, self.settings.slack_api_base))
@@ -296,6 +253,7 @@ class WorkspaceWorkers:
             key_id=job_key_id(team_id),
             poll_seconds=self.settings.knowlify_poll_seconds,
             owner=self.owner,
+            poll_policy=budget.poll_policy(self.settings.knowlify_poll_seconds),
         )
         worker.stopping = self.stopping
         if self.owner is None:

@@ -8,6 +8,7 @@ submission can be forged without the button ever being shown.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -18,10 +19,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core.mrkdwn import escape
-from bot.services import Services
-from bot.slack_ops import PermissionUnknown
+from bot.services import SERVICES_KEY, Services, services_of
+from bot.slack_ops import PermissionUnknown, SlackOps, make_client
 from bot.ui.modal import CALLBACK_ID as CREATE_MODAL
-from bot.workspaces import Workspaces, bind_client, bound_client
+from bot.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -148,105 +149,118 @@ def _team_of(body: dict[str, Any]) -> str:
     return str(body.get("team_id") or (body.get("team") or {}).get("id") or "")
 
 
-def register_middleware(app: App, services: Services, workspaces: Workspaces) -> None:
-    @app.middleware
-    def workspace_bound(
-        body: dict[str, Any], context: BoltContext, next: Callable[[], BoltResponse]
-    ) -> BoltResponse | None:
-        """Bind this workspace's client for the listeners; until its key is connected, nothing
-        that would reach Knowlify runs."""
-        team = context.team_id or _team_of(body)
-        bind_client(context.client, team or None)
-        if team and workspaces.connected(team) is None:
-            if body.get("command"):
-                return BoltResponse(status=200, body=not_connected_text(workspaces.installs.installer(team)))
-            event = (body.get("event") or {}).get("type")
-            view = (body.get("view") or {}).get("callback_id")
-            if event in ("message", "reaction_added") or view == CREATE_MODAL:
-                return BoltResponse(status=200, body="")
-        return next()
+def workspace_bound(
+    body: dict[str, Any], context: BoltContext, next: Callable[[], BoltResponse]
+) -> BoltResponse | None:
+    """Runs right after the services are provided: the listeners of this request get a copy made
+    for its workspace (its id, its bot user, Slack calls with its token, failing fast like every
+    listener's), and until the workspace's key is connected nothing that would reach Knowlify runs."""
+    shared = services_of(context)
+    workspaces: Workspaces = shared.workspaces
+    team = context.team_id or _team_of(body)
+    token = context.bot_token or ""
+    context[SERVICES_KEY] = dataclasses.replace(
+        shared,
+        team_id=team or None,
+        bot_user_id=context.bot_user_id,
+        slack=SlackOps(make_client(token, shared.settings.slack_api_base, fast=True)),
+    )
+    if team and workspaces.connected(team) is None:
+        if body.get("command"):
+            return BoltResponse(status=200, body=not_connected_text(workspaces.installs.installer(team)))
+        event = (body.get("event") or {}).get("type")
+        view = (body.get("view") or {}).get("callback_id")
+        if event in ("message", "reaction_added") or view == CREATE_MODAL:
+            return BoltResponse(status=200, body="")
+    return next()
 
 
-def register(app: App, services: Services, workspaces: Workspaces) -> None:
-    @app.action(CONNECT_ACTION)
-    def on_connect(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        team, user = _team_of(body), (body.get("user") or {}).get("id", "")
-        if not may_manage(workspaces, services, team, user):
-            log.warning("connect button pressed by %s in %s, who may not manage the key: ignored", user, team)
-            return
-        row = workspaces.connected(team)
-        try:
-            client.views_open(trigger_id=body["trigger_id"], view=connect_modal(row.last4 if row else None))
-        except SlackApiError as exc:
-            log.warning("connect modal not opened: %s", exc.response.get("error"))
+def on_connect(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    services = services_of(context)
+    workspaces: Workspaces = services.workspaces
+    team, user = _team_of(body), (body.get("user") or {}).get("id", "")
+    if not may_manage(workspaces, services, team, user):
+        log.warning("connect button pressed by %s in %s, who may not manage the key: ignored", user, team)
+        return
+    row = workspaces.connected(team)
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=connect_modal(row.last4 if row else None))
+    except SlackApiError as exc:
+        log.warning("connect modal not opened: %s", exc.response.get("error"))
 
-    @app.view(CONNECT_MODAL)
-    def on_connect_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        team, user = _team_of(body), (body.get("user") or {}).get("id", "")
-        values = (view.get("state") or {}).get("values") or {}
-        key = str(((values.get(KEY_BLOCK) or {}).get(KEY_INPUT) or {}).get("value") or "").strip()
-        remove = bool(((values.get(REMOVE_BLOCK) or {}).get(REMOVE_INPUT) or {}).get("selected_options"))
-        if not may_manage(workspaces, services, team, user):
-            log.warning("connect submission from %s in %s, who may not manage the key: refused", user, team)
-            ack(response_action="errors", errors={KEY_BLOCK: NOT_ALLOWED})
-            return
-        if remove and not key:
-            removed = workspaces.disconnect(team)
-            ack(
-                response_action="update",
-                view=_done_view(
-                    "The Knowlify key was removed. `/knowlify` answers that Knowlify isn't connected "
-                    "until someone connects a key again."
-                    if removed
-                    else "No key was connected."
-                ),
-            )
-            _refresh_home(workspaces, services, client, team, user)
-            return
-        if not key:
-            ack(response_action="errors", errors={KEY_BLOCK: "Paste a Knowlify API key (kn_ + 64 hex characters)."})
-            return
-        problem = workspaces.check(key)
-        if problem is not None:
-            ack(response_action="errors", errors={KEY_BLOCK: problem.message})
-            return
-        last4 = workspaces.connect(team, key, user)
+
+def on_connect_submit(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    services = services_of(context)
+    workspaces: Workspaces = services.workspaces
+    team, user = _team_of(body), (body.get("user") or {}).get("id", "")
+    values = (view.get("state") or {}).get("values") or {}
+    key = str(((values.get(KEY_BLOCK) or {}).get(KEY_INPUT) or {}).get("value") or "").strip()
+    remove = bool(((values.get(REMOVE_BLOCK) or {}).get(REMOVE_INPUT) or {}).get("selected_options"))
+    if not may_manage(workspaces, services, team, user):
+        log.warning("connect submission from %s in %s, who may not manage the key: refused", user, team)
+        ack(response_action="errors", errors={KEY_BLOCK: NOT_ALLOWED})
+        return
+    if remove and not key:
+        removed = workspaces.disconnect(team)
         ack(
             response_action="update",
             view=_done_view(
-                f":white_check_mark: Knowlify is connected (key ending `{escape(last4)}`). "
-                "Everyone here can now use `/knowlify`."
+                "The Knowlify key was removed. `/knowlify` answers that Knowlify isn't connected "
+                "until someone connects a key again."
+                if removed
+                else "No key was connected."
             ),
         )
-        _refresh_home(workspaces, services, client, team, user)
-
-    @app.event("app_uninstalled")
-    def on_uninstalled(body: dict[str, Any]) -> None:
-        team = _team_of(body)
-        if team:
-            workspaces.uninstall(team)
-
-    @app.event("tokens_revoked")
-    def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
-        team = _team_of(body)
-        if team and (event.get("tokens") or {}).get("bot"):
-            workspaces.uninstall(team)
-
-
-def _refresh_home(
-    workspaces: Workspaces, services: Services, client: WebClient, team: str, user: str
-) -> None:
-    """Show the new state in App Home without holding up the modal's answer."""
-    publish = services.publish_home
-    if publish is None:
+        _refresh_home(services, client, team, user)
         return
+    if not key:
+        ack(response_action="errors", errors={KEY_BLOCK: "Paste a Knowlify API key (kn_ + 64 hex characters)."})
+        return
+    problem = workspaces.check(key)
+    if problem is not None:
+        ack(response_action="errors", errors={KEY_BLOCK: problem.message})
+        return
+    last4 = workspaces.connect(team, key, user)
+    ack(
+        response_action="update",
+        view=_done_view(
+            f":white_check_mark: Knowlify is connected (key ending `{escape(last4)}`). "
+            "Everyone here can now use `/knowlify`."
+        ),
+    )
+    _refresh_home(services, client, team, user)
+
+
+def on_uninstalled(body: dict[str, Any], context: BoltContext) -> None:
+    team = _team_of(body)
+    if team:
+        services_of(context).workspaces.uninstall(team)
+
+
+def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+    team = _team_of(body)
+    if team and (event.get("tokens") or {}).get("bot"):
+        services_of(context).workspaces.uninstall(team)
+
+
+def register(app: App) -> None:
+    app.action(CONNECT_ACTION)(on_connect)
+    app.view(CONNECT_MODAL)(on_connect_submit)
+    app.event("app_uninstalled")(on_uninstalled)
+    app.event("tokens_revoked")(on_tokens_revoked)
+
+
+def _refresh_home(services: Services, client: WebClient, team: str, user: str) -> None:
+    """Show the new state in App Home without holding up the modal's answer."""
+    from bot.listeners import home
 
     def run() -> None:
-        with bound_client(client):
-            try:
-                publish(client, team, user)
-            except Exception:
-                log.warning("home tab of %s not refreshed", user, exc_info=True)
+        try:
+            home.publish(services, client, team, user)
+        except Exception:
+            log.warning("home tab of %s not refreshed", user, exc_info=True)
 
     threading.Thread(target=run, name="home-refresh", daemon=True).start()
