@@ -62,7 +62,7 @@ def on_home(event: dict[str, Any], client: WebClient, context: BoltContext) -> N
     user = event.get("user")
     if not isinstance(user, str):
         return
-    publish(services, client, str(context.team_id or ""), user)
+    publish(services, client, str(context.get("team_id") or ""), user)
 
 
 def publish(services: Services, client: WebClient, team: str, user: str) -> None:
