@@ -66,6 +66,7 @@ from tests.faults.invariants import (  # noqa: E402
     card_ts_of,
     check,
     edit_rows,
+    job_for,
     posts,
     settle,
     sim_edits,
@@ -207,7 +208,8 @@ class Fleet:
             BotProcess(
                 stack,
                 log_dir / f"replica-{n}.log",
-                env={"KNOWLIFY_WORKER_ID": f"replica-{n}"},
+                # One person sends all 30: the per-person daily limit (20) is not what is measured.
+                env={"KNOWLIFY_WORKER_ID": f"replica-{n}", "KNOWLIFY_USER_VIDEOS_PER_DAY": "0"},
                 start_timeout=90,
             )
             for n in range(1, replicas + 1)
@@ -307,7 +309,8 @@ def killed_run(database_url: str, replicas: int, kill: bool, log_dir: Path) -> d
             outcome = check(stack, ledger)
             longest = outcome.longest()
         except AssertionError as exc:
-            problems, longest = str(exc).splitlines()[0][:200], float("nan")
+            problems, longest = str(exc).splitlines()[0][:300], float("nan")
+            print(f"{database_url.split(':')[0]} kill={kill}: {exc}\nlogs: {log_dir}", flush=True)
         creates = Counter(v["task"] for v in sim_videos(stack))
         edit_creates = Counter(e["edit_request"] for e in sim_edits(stack))
         edit_keys = {
@@ -316,8 +319,8 @@ def killed_run(database_url: str, replicas: int, kill: bool, log_dir: Path) -> d
         ready = Counter(
             c.args.get("thread_ts") for c in posts(stack) if READY in (c.args.get("text") or "")
         )
-        cards = {p: card_ts_of(stack, p, timeout=1) for p in prompts}
-        per_job = Counter(ready.get(cards[p], 0) for p in prompts)
+        cards = {p: (job_for(stack, p) or {}).get("card_ts") for p in prompts}
+        per_job = Counter(ready.get(cards[p], 0) if cards[p] else 0 for p in prompts)
         return {
             "creates": sum(creates[p] for p in prompts),
             "dup_creates": sum(max(0, creates[p] - 1) for p in prompts),
