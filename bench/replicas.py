@@ -327,9 +327,16 @@ def killed_run(database_url: str, replicas: int, kill: bool, log_dir: Path) -> d
             "edit_keys": len(edit_keys),
             "edit_creates": sum(edit_creates.values()),
             "dup_edits": sum(max(0, n - 1) for n in edit_creates.values()),
-            # Jobs a user never got a result for: videos without a completion post, replies without
-            # an edit result.
-            "lost": per_job.get(0, 0) + sum(1 for r in edit_rows(stack) if not r["result_ts"]),
+            # Jobs a user never heard the end of: a video with neither its completion post nor the
+            # "outcome unknown, run it again" notice (a create cut off by the kill), a reply without
+            # an edit result. `unknown`: the notices, which the product promises instead of a guess.
+            "lost": sum(
+                1
+                for p in prompts
+                if not (cards[p] and ready.get(cards[p])) and not (job_for(stack, p) or {}).get("unknown_notice_ts")
+            )
+            + sum(1 for r in edit_rows(stack) if not r["result_ts"]),
+            "unknown": sum(1 for p in prompts if (job_for(stack, p) or {}).get("state") == "unknown"),
             "posts_per_job": ", ".join(f"{k}×{v}" for k, v in sorted(per_job.items())),
             "longest": longest,
             "problems": problems,
@@ -363,6 +370,7 @@ def kill_part() -> None:
                         f"{m['edit_creates']} ({m['dup_edits']} dup) / {m['edit_keys']} keys",
                         f"{m['reverts']} / {m['revert_intents']}",
                         m["lost"],
+                        m["unknown"],
                         m["posts_per_job"],
                         f"{m['longest']:.1f}",
                         "-" if label == "no kill" else f"{added:+.1f}",
@@ -376,6 +384,7 @@ def kill_part() -> None:
             "edit creates / idempotency keys",
             "reverts done / asked",
             "lost jobs",
+            "told 'outcome unknown'",
             "completion posts per job (posts×jobs)",
             "longest wait for a result (s)",
             "delay the kill added (s)",
