@@ -335,7 +335,8 @@ def killed_run(database_url: str, replicas: int, kill: bool, log_dir: Path) -> d
                 for p in prompts
                 if not (cards[p] and ready.get(cards[p])) and not (job_for(stack, p) or {}).get("unknown_notice_ts")
             )
-            + sum(1 for r in edit_rows(stack) if not r["result_ts"]),
+            # (A refused edit is told in the thread without a result_ts.)
+            + sum(1 for r in edit_rows(stack) if not r["result_ts"] and r["state"] != "refused"),
             "unknown": sum(1 for p in prompts if (job_for(stack, p) or {}).get("state") == "unknown"),
             "posts_per_job": ", ".join(f"{k}×{v}" for k, v in sorted(per_job.items())),
             "longest": longest,
