@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import card_ts, posted, wait_until
@@ -78,6 +79,7 @@ def test_a_429_and_a_budget_wait_are_counted(stack):
     assert sum(waits) >= 1
 
 
+@pytest.mark.databases("sqlite")  # takes the database away by moving its file
 def test_readyz_follows_the_database_and_healthz_stays_up(stack):
     base = stack.bot_server.url
     assert httpx.get(f"{base}/healthz").status_code == 200
