@@ -18,13 +18,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import col
 
 from bot import metrics
 from bot.core import lifecycle as lc
-from bot.core import texts
+from bot.core import polling, texts
 from bot.core.versions import EditView, current_version
 from bot.knowlify.client import KnowlifyClient
 from bot.knowlify.errors import (
@@ -45,9 +46,6 @@ log = logging.getLogger(__name__)
 
 # next_run_at of a row with nothing left to do (finite, so every database stores it).
 NEVER = 9.0e12
-# Knowlify renders 3 videos per key at a time and promotes parked ones in order: only the first few
-# parked jobs can move next, so only they are polled (the rest would spend the budget for nothing).
-POLLED_PARKED = 3
 # A 5xx on a create is retried this many times (2 s, 4 s, … ≈ 2 min) before the user is told.
 MAX_CREATE_ATTEMPTS = 7
 # Slack failures that are worth another try later (anything else is logged and skipped).
@@ -77,6 +75,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         lease_seconds: float = 120.0,
         batch: int = 25,
+        poll_policy: polling.PollPolicy | None = None,
     ) -> None:
         self.store = store
         self.knowlify = knowlify
@@ -87,6 +86,7 @@ class Worker:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.batch = batch
+        self.poll_policy = poll_policy or polling.PollPolicy(poll_seconds=poll_seconds)
         self.stopping = threading.Event()  # set by Runtime.stop: finish the current job, hand back the rest
 
     # --- the tick ------------------------------------------------------------------------
@@ -295,7 +295,7 @@ class Worker:
             attempts=0,
         )
         self._refresh_card(job, force=True)
-        self.store.release(job, self.owner, lc.next_video_poll(self.clock(), self.poll_seconds, status))
+        self.store.release(job, self.owner, self._next_video_poll(job))
 
     def _outcome_unknown(self, job: VideoJob) -> None:
         """Tell the thread first, then store the state with the notice's ts (as in _fail)."""
@@ -337,12 +337,20 @@ class Worker:
         self._refresh_card(job, force=True)
         self.store.release(job, self.owner, NEVER)
         self._settle_waiting_edits(job)
+        self.store.wake_first_parked(job.key_id, self.clock())  # its slot went to the next in line
 
     def _poll_video(self, job: VideoJob) -> None:
         assert job.knowlify_uuid
-        if job.status == "parked" and self.store.parked_ahead(job.key_id, job.id or 0) >= POLLED_PARKED:
-            self.store.release(job, self.owner, lc.next_video_poll(self.clock(), self.poll_seconds, "parked"))
-            return
+        if job.status == "parked":
+            # Only the first few in line can move next; the rest wait without a request.
+            now = self.clock()
+            load, ahead = self._render_load(job, now)
+            render = self._render(job, ahead)
+            if not polling.is_polled(render, self.poll_policy):
+                self.store.release(
+                    job, self.owner, polling.next_video_poll(now, render, load, self.poll_policy)
+                )
+                return
         try:
             st: VideoStatus = self.knowlify.get_video(job.knowlify_uuid)
         except KnowlifyError as exc:
@@ -369,6 +377,14 @@ class Worker:
             values["queue_position"] = None
         elif job.status == "parked":
             values["status"] = "parked"  # Knowlify shows parked jobs as pending; keep the position
+        values["render_started_at"] = polling.learn_render_start(
+            previous_status=job.status,
+            previous_stage_started=_epoch(job.knowlify_updated_at, self.clock()),
+            render_started=job.render_started_at,
+            status=values["status"],
+            stage_started=_epoch(st.updated_at, self.clock()),
+            created_at=_epoch(st.created_at, self.clock()),
+        )
         terminal = lc.is_terminal_status(st.status, st.is_complete, st.is_failed)
         if terminal == lc.COMPLETE:
             self.store.save(job, self.owner, **values, link=st.link)
@@ -379,9 +395,31 @@ class Worker:
         else:
             self.store.save(job, self.owner, **values)
             self._refresh_card(job)
-            self.store.release(
-                job, self.owner, lc.next_video_poll(self.clock(), self.poll_seconds, values["status"])
-            )
+            self.store.release(job, self.owner, self._next_video_poll(job))
+
+    def _render_load(self, job: VideoJob, now: float) -> tuple[polling.KeyLoad, int]:
+        """The key's renders in flight, as the poll policy sees them, and this job's place in line."""
+        rows = self.store.renders_in_flight(job.key_id)
+        return polling.key_load(rows, job.id or 0, now, self.poll_policy)
+
+    def _render(self, job: VideoJob, parked_ahead: int) -> polling.Render:
+        return polling.Render(
+            status=job.status,
+            stage_started=_epoch(job.knowlify_updated_at, self.clock()),
+            render_started=job.render_started_at,
+            parked_ahead=parked_ahead,
+        )
+
+    def _next_video_poll(self, job: VideoJob) -> float:
+        now = self.clock()
+        load, ahead = self._render_load(job, now)
+        return polling.next_video_poll(now, self._render(job, ahead), load, self.poll_policy)
+
+    def _next_edit_poll(self, edit: EditJob) -> float:
+        now = self.clock()
+        others = self.store.edit_polls(edit.key_id, other_than=edit.id or 0)
+        booked = sorted(max(at, now) for at in others if at < now + 86_400)
+        return polling.next_edit_poll(now, len(booked) + 1, booked, self.poll_policy)
 
     def _complete(self, job: VideoJob) -> None:
         link = job.link or job.chat_url or ""
@@ -401,6 +439,7 @@ class Worker:
             self.store.add_thread_message(job.team_id, job.channel_id, final_ts, job.id, "final")  # type: ignore[arg-type]
         self._refresh_card(job, force=True)
         self.store.release(job, self.owner, NEVER)
+        self.store.wake_first_parked(job.key_id, self.clock())  # its slot went to the next in line
         # Replies kept during the render can go now.
         n = self.store.update_where(
             EditJob,
@@ -540,7 +579,7 @@ class Worker:
         self.store.release(
             edit,
             self.owner,
-            lc.next_edit_poll(self.clock(), self.poll_seconds),
+            self._next_edit_poll(edit),
             notice_ts=ts or edit.notice_ts,
         )
 
@@ -598,9 +637,7 @@ class Worker:
             )
             self._refresh_card(video, force=True)
             return
-        self.store.release(
-            edit, self.owner, lc.next_edit_poll(self.clock(), self.poll_seconds), status=st.status, attempts=0
-        )
+        self.store.release(edit, self.owner, self._next_edit_poll(edit), status=st.status, attempts=0)
 
     # --- reverts -------------------------------------------------------------------------
 
@@ -707,3 +744,14 @@ class Worker:
             return None
         target = newer[-1]
         return self.slack.permalink(video.channel_id, target.result_ts or target.reply_ts)
+
+
+def _epoch(iso: str | None, now: float) -> float | None:
+    """Knowlify's ISO timestamp as epoch seconds, never later than ``now`` (a fast server clock)."""
+    if not iso:
+        return None
+    try:
+        at = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return min((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp(), now)
