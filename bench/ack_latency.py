@@ -157,7 +157,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6, help="bursts per app and database")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2 rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 2
     config = dict(stage_seconds=2.0, window_seconds=60.0, poll_seconds=5.0, tick_seconds=0.5)
     rows: list[list[object]] = []
     lost = 0

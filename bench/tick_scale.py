@@ -175,7 +175,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2,000 jobs")
     args = parser.parse_args()
+    if args.quick:
+        args.jobs = 2_000
     rows: list[list[object]] = []
     with (
         tempfile.TemporaryDirectory(prefix="tick-scale-") as tmpdir,
