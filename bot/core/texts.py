@@ -238,6 +238,7 @@ def revert_not_allowed(requester: str, creator: str) -> str:
 REVERT_NOT_SUBMITTED = "This edit hasn't reached Knowlify yet, so there is nothing to revert."
 REVERT_NOTHING = "This edit didn't apply, so there is nothing to revert."
 REVERT_ALREADY = "This edit was already reverted."
+REVERT_UNDER_WAY = "This edit is already being reverted (or was just reverted): the result is in this thread."
 REVERT_WHERE = "To undo an edit, react on the reply that asked for it or on my message about it."
 
 

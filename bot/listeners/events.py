@@ -140,7 +140,14 @@ def on_reaction(event: dict[str, Any], body: dict[str, Any], context: BoltContex
     if store.request_revert(edit.id, user, delivery):  # type: ignore[arg-type]
         log.info("revert of edit %s requested by %s", edit.id, user)
         services.kick()
-    # Otherwise a revert of this edit is already on its way: one reaction is enough.
+        return
+    # A revert of this edit is already on its way, or its result was just posted and not yet
+    # stored: one reaction is enough, and the person is told so once rather than left unanswered.
+    if first_delivery():
+        current = store.get_edit(edit.id)  # type: ignore[arg-type]
+        done = current is not None and (current.state == lc.REVERTED or current.revert_state == lc.REVERT_DONE)
+        text = texts.REVERT_ALREADY if done else texts.REVERT_UNDER_WAY
+        _ephemeral(services, channel, user, text, video.card_ts)
 
 
 
