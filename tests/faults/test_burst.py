@@ -31,6 +31,8 @@ def test_burst_of_200_commands_in_10s(baseline, db_url):
     # quickly; the budget rule is the same: 30 video-bucket calls per window.
     window = 0.5
     stack = make_stack(stage_seconds=0.02, window_seconds=window, database_url=db_url).start(bot=False)
+    # Scaled time: the poll policy's fixed margins (seconds, not windows) weigh more at a 0.5 s window,
+    # so settling takes about 75 s on 2 cores; 180 s bounds it with room for a loaded CI machine.
     # One person sends all 200: lift the per-person daily cap (20 by default), which is not what
     # this test is about.
     stack.start_bot(knowlify_user_videos_per_day=0)
@@ -58,7 +60,7 @@ def test_burst_of_200_commands_in_10s(baseline, db_url):
         assert not slow, f"{len(slow)} commands not acknowledged within {ACK_LIMIT}s: {slow[:5]}"
         assert all("Got it" in text for _, _, text in answers)
 
-        settle(stack, ledger, timeout=90)
+        settle(stack, ledger, timeout=180)
         outcome = check(stack, ledger)
 
         # Knowlify's budget: no 429, and no window-long span holding more than the limit.
