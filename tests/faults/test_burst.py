@@ -7,6 +7,8 @@ import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from bot.knowlify.budget import DEFAULT_LIMITS
 from tests.faults import report
 from tests.faults.conftest import make_stack
@@ -26,6 +28,7 @@ BURST = 200
 WITHIN = 10.0
 
 
+@pytest.mark.timeout(300)
 def test_burst_of_200_commands_in_10s(baseline, db_url):
     # Renders and windows are scaled down further so that 200 videos (3 render at a time) finish
     # quickly; the budget rule is the same: 30 video-bucket calls per window.
