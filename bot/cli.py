@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime.start_worker()
         try:
             uvicorn.run(
-                create_http_app(runtime.app, settings.secret("slack_signing_secret")),
+                create_http_app(runtime.app, settings.secret("slack_signing_secret"), runtime.probes),
                 host=args.host,
                 port=args.port,
                 log_level="warning",

@@ -1,4 +1,5 @@
-"""HTTP mode: `POST /slack/events` for commands, events and interactivity; `GET /healthz`.
+"""HTTP mode: `POST /slack/events` for commands, events and interactivity; `GET /healthz`, `/readyz`
+and `/metrics` (bot.health).
 
 Bolt's sync `App.dispatch` blocks until `ack()`; the stock Starlette adapter runs it on the event
 loop, so one slow request would hold up every other. Here each dispatch runs in the thread pool.
@@ -20,10 +21,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.health import Probes
+from bot.metrics import CONTENT_TYPE
+
 log = logging.getLogger(__name__)
 
 
-def create_http_app(app: App, signing_secret: str) -> Starlette:
+def create_http_app(app: App, signing_secret: str, probes: Probes | None = None) -> Starlette:
     verifier = SignatureVerifier(signing_secret)
 
     def signed(request: Request, body: bytes) -> bool:
@@ -57,4 +61,19 @@ def create_http_app(app: App, signing_secret: str) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[Route("/slack/events", events, methods=["POST"]), Route("/healthz", healthz)])
+    routes = [Route("/slack/events", events, methods=["POST"]), Route("/healthz", healthz)]
+    if probes is not None:
+        routes += ops_routes(probes)
+    return Starlette(routes=routes)
+
+
+def ops_routes(probes: Probes) -> list[Route]:
+    async def readyz(_: Request) -> Response:
+        ready, reason = await run_in_threadpool(probes.ready)
+        return JSONResponse({"ok": ready, "status": reason}, status_code=200 if ready else 503)
+
+    async def metrics(_: Request) -> Response:
+        body = await run_in_threadpool(probes.metrics)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return [Route("/readyz", readyz), Route("/metrics", metrics)]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from slack_bolt import App
 
+from bot import metrics
+from bot.health import Probes
 from bot.knowlify.budget import Budget, key_fingerprint
 from bot.knowlify.client import KnowlifyClient
 from bot.listeners import register_listeners
@@ -58,8 +60,9 @@ class Runtime:
             owner=owner or settings.knowlify_worker_id,
         )
         self.services = Services(settings, self.store, self.slack, self.key_id, kick=self.kick)
+        self.probes = Probes(settings.database_url, self.engine)
         # App() calls auth.test once here: the Slack API (or the stand-in) must be reachable.
-        self.app = App(
+        self.app = metrics.MeteredApp(
             client=self.client,
             signing_secret=settings.secret("slack_signing_secret") or None,
             request_verification_enabled=not socket_mode,
@@ -83,11 +86,14 @@ class Runtime:
         try:
             while True:
                 self._again.clear()
+                started = time.perf_counter()
                 try:
                     self.worker.tick()
                 except Exception:  # e.g. the database is locked or the disk is full: log, go on next tick
+                    metrics.worker_tick(time.perf_counter() - started, failed=True)
                     log.exception("worker tick failed; retrying on the next tick")
                     return
+                metrics.worker_tick(time.perf_counter() - started)
                 if not self._again.is_set():
                     return
         finally:

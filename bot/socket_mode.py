@@ -1,11 +1,13 @@
 """Socket Mode: no public URL; Slack pushes over a websocket opened with the xapp- token.
 
 With --health-port, `GET /healthz` answers 200 only while the socket is connected, so an
-orchestrator restarts a bot that lost Slack.
+orchestrator restarts a bot that lost Slack; `GET /readyz` also needs the database, and
+`GET /metrics` is the bot's Prometheus text (bot.health).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -13,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+from bot.health import Probes
+from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -22,10 +26,30 @@ def make_handler(runtime: Runtime) -> SocketModeHandler:
     return SocketModeHandler(runtime.app, runtime.settings.secret("slack_app_token"))
 
 
-def health_server(handler: SocketModeHandler, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+def health_server(
+    handler: SocketModeHandler, port: int, host: str = "0.0.0.0", probes: Probes | None = None
+) -> ThreadingHTTPServer:
+    if probes is not None:
+        probes.socket_connected = lambda: bool(handler.client.is_connected())
+
     class Health(BaseHTTPRequestHandler):
+        def answer(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self) -> None:
-            if self.path.rstrip("/") != "/healthz":
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if probes is not None and path == "/readyz":
+                ready, reason = probes.ready()
+                self.answer(200 if ready else 503, json.dumps({"ok": ready, "status": reason}).encode())
+                return
+            if probes is not None and path == "/metrics":
+                self.answer(200, probes.metrics(), CONTENT_TYPE)
+                return
+            if path != "/healthz":
                 self.send_response(404)
                 self.end_headers()
                 return
@@ -54,7 +78,7 @@ def run_socket(runtime: Runtime, health_port: int | None) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     handler = make_handler(runtime)
     runtime.start_worker()
-    server = health_server(handler, health_port) if health_port else None
+    server = health_server(handler, health_port, probes=runtime.probes) if health_port else None
     try:
         handler.start()  # blocks until interrupted
     except KeyboardInterrupt:

@@ -165,6 +165,8 @@ class SimConfig:
     """Knobs of the simulator; defaults mirror the documented production limits."""
 
     stage_seconds: float = 2.0
+    # Per-render stage duration from the task (benches: renders of different lengths); None = stage_seconds.
+    video_stage_seconds: Callable[[str], float] | None = None
     window_seconds: float = 60.0
     videos_limit: int = 30
     edits_limit: int = 10
@@ -238,6 +240,7 @@ class _Video:
     seq: int
     fail_trigger: bool
     rendered: bool
+    stage_seconds: float
     started_at: float | None = None
     state: str = "parked"  # parked | active | complete | failed
     terminal_at: float | None = None
@@ -391,7 +394,7 @@ class KnowlifySimulator:
     def _video_end(self, v: _Video) -> float:
         assert v.started_at is not None
         stages = 6.5 if v.fail_trigger else 7.0
-        return v.started_at + stages * self.config.stage_seconds
+        return v.started_at + stages * v.stage_seconds
 
     def _caller(self, user_id: str) -> _Caller:
         caller = self._callers.get(user_id)
@@ -442,7 +445,7 @@ class KnowlifySimulator:
 
     def _active_video_progress(self, v: _Video, t: float) -> tuple[dict[str, Any], int]:
         assert v.started_at is not None
-        s = self.config.stage_seconds
+        s = v.stage_seconds
         elapsed = max(0.0, t - v.started_at)
         index = min(len(RENDER_STAGES) - 1, math.floor(elapsed / s + EPS))
         total = self.config.total_scenes
@@ -527,7 +530,7 @@ class KnowlifySimulator:
     # ------------------------------------------------------------------ views
 
     def _video_view(self, v: _Video, now: float) -> dict[str, Any]:
-        s = self.config.stage_seconds
+        s = v.stage_seconds
         if v.state == "parked":
             status, progress, updated = "pending", self._parked_progress(), v.created_at
         elif v.state == "active":
@@ -943,6 +946,11 @@ class KnowlifySimulator:
                 seq=self._next_seq(),
                 fail_trigger="[fail]" in item["task"],
                 rendered="[no-render]" not in item["task"],
+                stage_seconds=(
+                    self.config.video_stage_seconds(item["task"])
+                    if self.config.video_stage_seconds
+                    else self.config.stage_seconds
+                ),
             )
             self._videos[video_uuid] = v
             if len(caller.active) < self.config.concurrent_renders:

@@ -120,7 +120,7 @@ class LocalStack:
         """(Re)start the bot against the same database: what a deploy or a crash-restart does."""
         runtime = Runtime(self.settings(**overrides))
         self.runtime = runtime
-        self.bot_server = ServerThread(create_http_app(runtime.app, SIGNING_SECRET)).start()
+        self.bot_server = ServerThread(create_http_app(runtime.app, SIGNING_SECRET, runtime.probes)).start()
         if self.driver is not None:
             self.driver.close()
         self.driver = SlackDriver(

@@ -30,12 +30,26 @@ MIGRATIONS: list[Migration] = []
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 
+def normalize_url(url: str) -> str:
+    """Map the PostgreSQL URL spellings people paste (`postgres://` from Heroku-style platforms,
+    plain `postgresql://`) onto the psycopg 3 driver this package ships with; SQLAlchemy would
+    otherwise reject `postgres://` and look for psycopg2 on `postgresql://`."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
 def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
     is_sqlite = url.startswith("sqlite")
     kwargs: dict[str, object] = {}
     if is_sqlite:
         # The worker thread, the listener threads and the HTTP threads share the engine.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+    else:
+        # A server database can restart or drop idle connections; test each before use.
+        kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if is_sqlite:
 

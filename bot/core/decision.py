@@ -41,7 +41,8 @@ class Post:
 
     ``kind`` records the message for reactions (None: not recorded); ``ts_field`` is the column that
     keeps its ts; ``requester_text`` reaches the requester another way if the post fails; a card
-    post is required: if it fails, nothing of the decision is stored.
+    post is required: if it fails, nothing of the decision is stored. ``link_seen_at`` (a
+    completion's link) is when the poll saw the render complete, for the link-lag metric.
     """
 
     text: str
@@ -51,6 +52,7 @@ class Post:
     card: bool = False
     retry_button: bool = False
     requester_text: str | None = None
+    link_seen_at: float | None = None
 
 
 @dataclass(frozen=True)

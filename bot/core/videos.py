@@ -134,12 +134,12 @@ def failed(job: VideoJob, message: str) -> Decision:
     )
 
 
-def completed(job: VideoJob, link: str) -> Decision:
+def completed(job: VideoJob, link: str, seen_at: float | None = None) -> Decision:
     """The link goes in the thread once; kept replies go to Knowlify now."""
     post, tell = None, None
     done = texts.video_done(link, job.prompt)
     if job.final_ts is None and job.card_ts:
-        post = Post(done, kind="final", ts_field="final_ts", requester_text=done)
+        post = Post(done, kind="final", ts_field="final_ts", requester_text=done, link_seen_at=seen_at)
     elif job.final_ts is None:
         tell = done
     return Decision(
@@ -179,7 +179,7 @@ def polled(job: VideoJob, st: VideoStatus, now: float, poll_seconds: float) -> D
     terminal = lifecycle.is_terminal_status(st.status, st.is_complete, st.is_failed)
     if terminal == VideoState.COMPLETE:
         # The poll documents no link: the create's chat_url is the link unless one appears.
-        return completed(job, st.link or job.chat_url or "").storing({**values, "link": st.link})
+        return completed(job, st.link or job.chat_url or "", now).storing({**values, "link": st.link})
     if terminal == VideoState.FAILED:
         return failed(job, texts.render_failed(st.error_message)).storing(values)
     return Decision(

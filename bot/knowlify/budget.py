@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Protocol
 
+from bot import metrics
 from bot.knowlify.errors import BudgetExhausted, header, parse_seconds
 
 
@@ -150,10 +151,12 @@ class Budget:
         blocked = self.log.blocked_until(scope)
         if blocked > now:
             wait = blocked - now + _ROUND_UP_SECONDS
+            metrics.budget_wait(bucket, purpose, "paused")
             raise BudgetExhausted(wait, f"Knowlify asked us to pause the {bucket} bucket")
         wait = self.log.try_reserve(scope, now, self.span, cap)
         if wait > 0:
             wait += _ROUND_UP_SECONDS
+            metrics.budget_wait(bucket, purpose, "budget")
             raise BudgetExhausted(wait, f"{purpose} budget for the {bucket} bucket is used up")
 
     def observe(self, bucket: str, headers: Mapping[str, str]) -> None:

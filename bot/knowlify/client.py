@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from bot import metrics
 from bot.knowlify.budget import Budget, bucket_for, key_fingerprint
 from bot.knowlify.errors import (
     KnowlifyError,
@@ -181,10 +182,14 @@ class KnowlifyClient:
         except httpx.TransportError as exc:
             elapsed_ms = (time.monotonic() - started) * 1000
             failure = type(exc).__name__
+            metrics.knowlify_request(
+                bucket, method, "not_sent" if isinstance(exc, _NOT_SENT) else "no_answer", elapsed_ms / 1000
+            )
             logger.debug("knowlify %s %s failed: %s after %.0f ms", method, path, failure, elapsed_ms)
             raise self._transport_error(exc, method, path, replay_safe) from exc
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug("knowlify %s %s -> %d in %.0f ms", method, path, response.status_code, elapsed_ms)
+        metrics.knowlify_request(bucket, method, response.status_code, elapsed_ms / 1000)
 
         if header(response.headers, "X-RateLimit-Remaining") is not None:
             self._budget.observe(bucket, response.headers)

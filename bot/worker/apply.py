@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import metrics
 from bot.core import lifecycle
 from bot.core.decision import CardChange, Decision, KeptReplies, Post
 from bot.slack_ops import SlackFailure
@@ -63,12 +64,15 @@ def _post(ctx: StepContext, video: VideoJob, post: Post) -> str | None:
         return None
     blocks = retry_blocks(post.text, video.id or 0) if post.retry_button else post.blocks
     try:
-        return ctx.slack.post(video.channel_id, post.text, blocks, video.card_ts)
+        ts = ctx.slack.post(video.channel_id, post.text, blocks, video.card_ts)
     except SlackFailure as exc:
         log.warning("%s for job %s not posted: %s", post.kind or "notice", video.id, exc.error)
         if post.requester_text:
             tell_requester(ctx, video, post.requester_text)
         return None
+    if post.link_seen_at is not None:
+        metrics.link_posted(seen_at=post.link_seen_at, now=ctx.clock())
+    return ts
 
 
 def tell_requester(ctx: StepContext, job: VideoJob, text: str) -> None:

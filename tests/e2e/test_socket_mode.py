@@ -31,7 +31,7 @@ def socket_stack():
     stack.slack.wait_connected(timeout=10)
     runtime.start_worker()
     port = free_port()
-    server = health_server(handler, port, host="127.0.0.1")
+    server = health_server(handler, port, host="127.0.0.1", probes=runtime.probes)
     try:
         yield stack, runtime, f"http://127.0.0.1:{port}/healthz"
     finally:
@@ -67,13 +67,18 @@ def test_thread_reply_over_socket_mode_becomes_an_edit(socket_stack):
 
 def test_health_follows_the_socket(socket_stack):
     stack, _, health = socket_stack
+    ready = health.replace("/healthz", "/readyz")
     assert httpx.get(health).status_code == 200
+    assert httpx.get(ready).status_code == 200
     stack.slack.disconnect_socket(refuse_reconnect=True)
     wait_until(
         lambda: httpx.get(health).status_code == 503, timeout=10, what="health to report the lost socket"
     )
+    assert httpx.get(ready).status_code == 503
+    assert httpx.get(ready).json()["status"] == "socket not connected"
     stack.slack.allow_reconnect()
     wait_until(lambda: httpx.get(health).status_code == 200, timeout=20, what="reconnect")
+    assert httpx.get(ready).status_code == 200
 
 
 def test_socket_command_runs_connects_reports_health_and_stops_on_sigterm(tmp_path):
@@ -106,6 +111,11 @@ def test_socket_command_runs_connects_reports_health_and_stops_on_sigterm(tmp_pa
         )
         assert "Explain tides" in str(ack.get("payload", {}))
         stack.slack.wait_for(posted("Your video is ready", thread=True), timeout=20)
+        assert _status(f"http://127.0.0.1:{port}/readyz") == 200
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'knowlify_slack_commands_received_total{kind="create"} 1.0' in metrics
+        assert 'knowlify_slack_acks_total{outcome="ok"} 1.0' in metrics
+        assert "knowlify_slack_link_lag_seconds_count 1.0" in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         assert b"Traceback" not in (tmp_path / "socket.log").read_bytes()

@@ -220,6 +220,7 @@ def test_poll_complete_posts_the_create_link_unless_the_poll_has_one():
     d = rules.polled(j, status(status="complete"), NOW, POLL)
     assert d.store["state"] == VideoState.COMPLETE and d.store["link"] is None
     assert d.post is not None and "https://knowlify.com/chat/1" in d.post.text
+    assert d.post.link_seen_at == NOW  # the link lag is measured from the poll that saw it
     d = rules.polled(j, status(status="complete", link="https://cdn/v.mp4"), NOW, POLL)
     assert d.store["link"] == "https://cdn/v.mp4" and d.post is not None and "https://cdn/v.mp4" in d.post.text
 
