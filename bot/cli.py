@@ -9,12 +9,24 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from bot.settings import Settings, SettingsError, load_settings
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """A usage error is a start-up error: one line, JSON when KNOWLIFY_LOG_FORMAT=json asks for it."""
+        from bot import log_setup
+
+        if log_setup.requested_format() == "json":
+            log_setup.startup_error(f"{self.prog}: {message}", "json")
+            raise SystemExit(2)
+        super().error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="knowlify-slack", description="Knowlify explainer videos in Slack")
+    parser = _Parser(prog="knowlify-slack", description="Knowlify explainer videos in Slack")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events and GET /healthz")
@@ -22,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     socket = sub.add_parser("socket", help="Socket Mode (no public URL needed)")
     socket.add_argument("--health-port", type=int, default=None)
+    socket.add_argument(
+        "--health-host",
+        default="127.0.0.1",
+        help="address the health server binds (default 127.0.0.1; 0.0.0.0 to be probed from outside)",
+    )
     demo = sub.add_parser(
         "demo", help="the whole conversation offline, against the simulator and a Slack stand-in"
     )
@@ -38,7 +55,9 @@ def _settings(mode: str) -> Settings:
     try:
         return load_settings(mode)  # type: ignore[arg-type]
     except SettingsError as exc:
-        print(f"knowlify-slack: {exc}", file=sys.stderr)
+        from bot import log_setup
+
+        log_setup.startup_error(f"knowlify-slack: {exc}")
         raise SystemExit(2) from None
 
 
@@ -68,15 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     from bot import log_setup
 
     settings = _settings(args.command)
-    log_setup.install(settings.secrets(), level)
+    fmt = settings.knowlify_log_format
+    log_setup.install(settings.secrets(), level, fmt)
     from bot.runtime import Runtime
 
     try:
         runtime = Runtime(settings, socket_mode=args.command == "socket")
     except Exception as exc:  # Slack unreachable or the token refused at auth.test
-        print(
+        log_setup.startup_error(
             f"knowlify-slack: could not start: {type(exc).__name__}: {log_setup.RedactSecrets(settings.secrets()).scrub(str(exc))}",
-            file=sys.stderr,
+            fmt,
         )
         return 1
     if args.command == "serve":
@@ -90,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
                 create_http_app(runtime.app, settings.secret("slack_signing_secret"), runtime.probes),
                 host=args.host,
                 port=args.port,
-                log_level="warning",
+                **log_setup.uvicorn_options(fmt),
             )
         finally:
             runtime.stop()
         return 0
     from bot.socket_mode import run_socket
 
-    run_socket(runtime, args.health_port)
+    run_socket(runtime, args.health_port, args.health_host)
     return 0
 
 

@@ -59,7 +59,11 @@ class Runtime:
             poll_seconds=settings.knowlify_poll_seconds,
             owner=owner or settings.knowlify_worker_id,
         )
-        self.services = Services(settings, self.store, self.slack, self.key_id, kick=self.kick)
+        # Listeners answer before Slack gets its ack: their calls fail fast instead of sleeping on 429s.
+        listener_slack = SlackOps(
+            make_client(settings.secret("slack_bot_token"), settings.slack_api_base, fast=True)
+        )
+        self.services = Services(settings, self.store, listener_slack, self.key_id, kick=self.kick)
         self.probes = Probes(settings.database_url, self.engine)
         # App() calls auth.test once here: the Slack API (or the stand-in) must be reachable.
         self.app = metrics.MeteredApp(
@@ -70,7 +74,9 @@ class Runtime:
             # a request that could not be stored is answered 5xx and delivered again, never lost.
             process_before_response=True,
         )
-        self.services.team_id = str(self.client.auth_test().get("team_id") or "") or None
+        auth = self.client.auth_test()
+        self.services.team_id = str(auth.get("team_id") or "") or None
+        self.services.bot_user_id = str(auth.get("user_id") or "") or None
         register_listeners(self.app, self.services)
         self._scheduler: BackgroundScheduler | None = None
         self._again = threading.Event()

@@ -7,6 +7,7 @@ Secrets are `SecretStr`, so they never show in a repr or a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 from urllib.parse import urlparse
@@ -24,6 +25,21 @@ REQUIRED = {
     "socket": ("slack_bot_token", "slack_app_token", "knowlify_api_key"),
     "demo": (),
 }
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost: the only hosts plain http:// may be used with."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+PER_DAY_RULE = "must be a whole number, 0 (no limit) or more"
 
 
 class SettingsError(Exception):
@@ -50,8 +66,13 @@ class Settings(BaseSettings):
     # A stable name for this replica (a pod or host name). After a restart under the same name the
     # worker takes its unfinished rows back at once; without it they wait for their lease to expire.
     knowlify_worker_id: str | None = None
+    # `json`: one JSON object per log line (bot.log_setup).
+    knowlify_log_format: str = "text"
     # How often the worker looks for due work; each job keeps its own poll interval on top.
     worker_tick_seconds: float = Field(default=0.5)
+    # Per person, in any 24 hours (0 = no limit): videos created and edits requested.
+    knowlify_user_videos_per_day: int = 20
+    knowlify_user_edits_per_day: int = 50
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -87,6 +108,12 @@ class Settings(BaseSettings):
         parsed = urlparse(v)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+            # Tokens and keys travel in these requests' headers: plain http only where no network sees it.
+            raise ValueError(
+                "must use https://; plain http:// is accepted only for a loopback host "
+                "(127.0.0.0/8, localhost, ::1)"
+            )
         return v
 
     @field_validator("database_url")
@@ -110,6 +137,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a number greater than 0")
         return v
 
+    @field_validator("knowlify_log_format")
+    @classmethod
+    def _log_format(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("text", "json"):
+            raise ValueError("must be text or json")
+        return v
+
     @field_validator("knowlify_revert_emoji")
     @classmethod
     def _emoji(cls, v: str) -> str:
@@ -117,6 +152,14 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[a-z0-9_+\-']+", v):
             raise ValueError("must be an emoji name such as rewind (no colons)")
         return v
+
+    @field_validator("knowlify_user_videos_per_day", "knowlify_user_edits_per_day", mode="before")
+    @classmethod
+    def _per_day(cls, v: object) -> int:
+        text = str(v).strip()
+        if isinstance(v, bool) or not text.isdigit():
+            raise ValueError(PER_DAY_RULE)
+        return int(text)
 
     @property
     def slack_api_base(self) -> str:

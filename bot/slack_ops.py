@@ -1,10 +1,10 @@
 """The Slack Web API calls the bot makes, each one line for its callers.
 
 slack_sdk raises SlackApiError for `ok: false`; here that becomes SlackFailure(error) so callers
-branch on Slack's error code. A 429 is retried after Retry-After by slack_sdk's handler. Nearly all
-calls run in the worker; the few a listener makes (users.info before a revert, an ephemeral answer)
-run before Slack gets its answer, so a long Retry-After there can make Slack redeliver the event,
-which the listeners drop by its event_id.
+branch on Slack's error code. In the worker a 429 is retried after Retry-After by slack_sdk's handler.
+The few calls a listener makes (users.info before a revert, an ephemeral answer, a short thread note)
+run before Slack gets its answer, so listeners get their own client (`make_client(fast=True)`): no
+retry handler that would sleep, and a short timeout, so the ack stays within Slack's 3 seconds.
 """
 
 from __future__ import annotations
@@ -32,10 +32,23 @@ class SlackFailure(Exception):
         self.retry_after = retry_after
 
 
-def make_client(token: str, base_url: str) -> WebClient:
+# Per call, for a listener's client: two calls (users.info, then an answer) fit in Slack's 3 s.
+LISTENER_TIMEOUT_SECONDS = 1.0
+
+
+def make_client(token: str, base_url: str, *, fast: bool = False) -> WebClient:
+    """The worker's client waits out 429s; a listener's (`fast`) never sleeps: it fails at once."""
+    if fast:
+        client = WebClient(token=token, base_url=base_url, timeout=LISTENER_TIMEOUT_SECONDS)
+        client.retry_handlers.clear()  # slack_sdk adds a connection-error handler by default
+        return client
     client = WebClient(token=token, base_url=base_url, timeout=10)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
     return client
+
+
+class PermissionUnknown(Exception):
+    """users.info failed, timed out or was rate-limited: nobody may be told "you may not"."""
 
 
 class SlackOps:
@@ -90,10 +103,26 @@ class SlackOps:
         except SlackFailure as exc:
             return exc.error
 
-    def is_admin(self, user: str) -> bool:
+    def is_admin(self, user: str, team_id: str | None) -> bool:
+        """Whether `user` is an admin or owner of the workspace `team_id` (the bot's own).
+
+        A member of another workspace (Slack Connect: a different `team_id`, or `is_stranger`) is
+        never this workspace's admin, whatever their flags say. Raises PermissionUnknown when Slack
+        could not answer, so the caller says "try again" rather than "not allowed".
+        """
         try:
-            info = self._call("users.info", user=user).get("user", {})
-        except SlackFailure:
+            info = self._call("users.info", user=user).get("user")
+        except SlackFailure as exc:
+            if exc.error == "user_not_found":
+                return False
+            raise PermissionUnknown(exc.error) from None
+        except Exception as exc:  # timeout, connection refused, 429 without a retry handler
+            raise PermissionUnknown(type(exc).__name__) from None
+        if not isinstance(info, dict):
+            raise PermissionUnknown("no user in users.info")
+        if info.get("is_stranger") or (team_id and info.get("team_id") != team_id):
+            return False
+        if info.get("deleted") or info.get("is_restricted") or info.get("is_ultra_restricted"):
             return False
         return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
 

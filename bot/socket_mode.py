@@ -2,7 +2,9 @@
 
 With --health-port, `GET /healthz` answers 200 only while the socket is connected, so an
 orchestrator restarts a bot that lost Slack; `GET /readyz` also needs the database, and
-`GET /metrics` is the bot's Prometheus text (bot.health).
+`GET /metrics` is the bot's Prometheus text (bot.health). The server binds 127.0.0.1 unless
+--health-host says otherwise: Socket Mode needs no inbound port, so nothing is exposed beyond the
+machine by default.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ def make_handler(runtime: Runtime) -> SocketModeHandler:
     return SocketModeHandler(runtime.app, runtime.settings.secret("slack_app_token"))
 
 
+DEFAULT_HEALTH_HOST = "127.0.0.1"
+
+
 def health_server(
-    handler: SocketModeHandler, port: int, host: str = "0.0.0.0", probes: Probes | None = None
+    handler: SocketModeHandler, port: int, host: str = DEFAULT_HEALTH_HOST, probes: Probes | None = None
 ) -> ThreadingHTTPServer:
     if probes is not None:
         probes.socket_connected = lambda: bool(handler.client.is_connected())
@@ -74,11 +79,13 @@ def _stop_on_sigterm(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_socket(runtime: Runtime, health_port: int | None) -> None:
+def run_socket(runtime: Runtime, health_port: int | None, health_host: str = DEFAULT_HEALTH_HOST) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     handler = make_handler(runtime)
     runtime.start_worker()
-    server = health_server(handler, health_port, probes=runtime.probes) if health_port else None
+    server = (
+        health_server(handler, health_port, health_host, probes=runtime.probes) if health_port else None
+    )
     try:
         handler.start()  # blocks until interrupted
     except KeyboardInterrupt:

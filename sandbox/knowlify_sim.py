@@ -104,6 +104,11 @@ Faults and controls
   request is processed normally and only its answer is held. An injected 429 carries `Retry-After` (the
   given value; whole numbers print as integers) and X-RateLimit-* with Remaining 0.
 - `/_sim/*` control requests are neither recorded nor rate limited.
+- Hostile output: `set_response_hook(fn)` lets a test rewrite every v1 answer the simulator built (not
+  injected faults) just before it is sent: `fn(method, path, status, body)` returns the body to send
+  (it may change it in place and return it). Used to make Knowlify's own texts and links hostile
+  (markup in `detail`, `error_message`, `chat_url`, `link`, `result.link`) while the state machine
+  stays as documented. `None` removes the hook.
 """
 
 from __future__ import annotations
@@ -355,6 +360,7 @@ class KnowlifySimulator:
         self._active_videos: set[str] = set()
         self._active_edits: set[str] = set()
         self._faults: list[_Fault] = []
+        self._response_hook: Callable[[str, str, int, Any], Any] | None = None
         self._seq = 0
         self.app = Starlette(routes=self._routes())
 
@@ -637,6 +643,11 @@ class KnowlifySimulator:
                 )
             )
 
+    def set_response_hook(self, hook: Callable[[str, str, int, Any], Any] | None) -> None:
+        """Rewrite each v1 answer before it is sent: `hook(method, path, status, body) -> body`."""
+        with self._lock:
+            self._response_hook = hook
+
     def fail_video(self, uuid: str, message: str = "render failed: upstream provider error") -> None:
         """Fail a parked or rendering job now, at its current stage."""
         with self._lock:
@@ -822,6 +833,8 @@ class KnowlifySimulator:
                 status, body = err.status, {"detail": err.detail}
                 headers = {**headers, **err.headers}
             self._record(request, status, raw, key)
+            if self._response_hook is not None:
+                body = self._response_hook(request.method, request.url.path, status, copy.deepcopy(body))
         if fault is not None and fault.delay > 0:
             await anyio.sleep(fault.delay)
         return JSONResponse(body, status_code=status, headers=headers)

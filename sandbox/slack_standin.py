@@ -177,8 +177,14 @@ class SlackStandIn:
         is_admin: bool = False,
         is_owner: bool = False,
         is_bot: bool = False,
+        team_id: str | None = None,
+        is_stranger: bool = False,
     ) -> None:
-        """Register a workspace member for `users.info` (admin/owner flags drive revert permission)."""
+        """Register a workspace member for `users.info` (admin/owner flags drive revert permission).
+
+        `team_id` other than the stand-in's makes a Slack Connect member of another workspace (whose
+        admin flags are about that workspace); `is_stranger` is how Slack marks some of them.
+        """
         with self._lock:
             self._users[user_id] = {
                 "id": user_id,
@@ -186,6 +192,8 @@ class SlackStandIn:
                 "is_admin": is_admin,
                 "is_owner": is_owner,
                 "is_bot": is_bot,
+                "team_id": team_id,
+                "is_stranger": is_stranger,
             }
 
     def delete_message(self, channel: str, ts: str) -> None:
@@ -638,10 +646,12 @@ class SlackStandIn:
         u = self._users.get(args.get("user") or "")
         if u is None:
             return _err("user_not_found")
+        extra = {"is_stranger": True} if u.get("is_stranger") else {}
         return _ok(
             user={
+                **extra,
                 "id": u["id"],
-                "team_id": self.team_id,
+                "team_id": u.get("team_id") or self.team_id,
                 "name": u["name"],
                 "real_name": u["name"].title(),
                 "deleted": False,

@@ -27,6 +27,16 @@ from storage.models import (
 
 L = TypeVar("L", VideoJob, EditJob)
 
+# Kept in step with bot.core.lifecycle (storage does not import the bot).
+EDIT_CANCELLED = "cancelled"
+EDIT_CANCELLABLE = ("held", "waiting", "pending")
+# Requests that count against a person's daily limit: those Knowlify took, or may still take.
+# Not counted: a video the bot could not post in the channel, or one Knowlify refused or never
+# started (failed without a uuid); an edit refused (by Knowlify, or because its video failed) or
+# cancelled before it was sent.
+UNCOUNTED_VIDEO_STATES = ("needs_invite",)
+UNCOUNTED_EDIT_STATES = ("refused", EDIT_CANCELLED)
+
 
 class Store:
     def __init__(self, engine: Engine, clock: Any = time.time) -> None:
@@ -126,6 +136,66 @@ class Store:
             except IntegrityError:
                 s.rollback()
                 return False
+
+    def video_by_request_key(self, request_key: str) -> VideoJob | None:
+        with self.session() as s:
+            return s.exec(select(VideoJob).where(VideoJob.request_key == request_key)).first()
+
+    def video_times(self, team_id: str, user_id: str, since: float) -> list[float]:
+        """When this person's counted video requests since `since` were made (for the daily limit)."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(VideoJob.created_at).where(
+                        VideoJob.team_id == team_id,
+                        VideoJob.user_id == user_id,
+                        col(VideoJob.created_at) > since,
+                        col(VideoJob.state).not_in(UNCOUNTED_VIDEO_STATES),
+                        or_(col(VideoJob.state) != "failed", col(VideoJob.knowlify_uuid).is_not(None)),
+                    )
+                )
+            )
+
+    def edit_times(self, team_id: str, user_id: str, since: float) -> list[float]:
+        """When this person's counted edit requests since `since` were made (for the daily limit)."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(EditJob.created_at).where(
+                        EditJob.team_id == team_id,
+                        EditJob.user_id == user_id,
+                        col(EditJob.created_at) > since,
+                        col(EditJob.state).not_in(UNCOUNTED_EDIT_STATES),
+                    )
+                )
+            )
+
+    def cancel_kept_edit(self, team_id: str, channel_id: str, reply_ts: str) -> EditJob | None:
+        """Cancel the edit of a deleted reply if it has not been submitted; the edit, or None.
+
+        Compare-and-set on the state: a reply already submitted (or on its way) is left alone, and
+        `save` never writes over a cancelled edit, so a worker holding the row at that moment cannot
+        bring it back or send it.
+        """
+        with self.session() as s:
+            result = s.exec(
+                update(EditJob)  # type: ignore[call-overload]
+                .where(
+                    col(EditJob.team_id) == team_id,
+                    col(EditJob.channel_id) == channel_id,
+                    col(EditJob.reply_ts) == reply_ts,
+                    col(EditJob.state).in_(EDIT_CANCELLABLE),
+                )
+                .values(state=EDIT_CANCELLED, next_run_at=9.0e12, updated_at=self.clock())
+            )
+            s.commit()
+            if not result.rowcount:
+                return None
+            return s.exec(
+                select(EditJob).where(
+                    EditJob.team_id == team_id, EditJob.channel_id == channel_id, EditJob.reply_ts == reply_ts
+                )
+            ).first()
 
     def video_for_thread(self, team_id: str, channel_id: str, thread_ts: str) -> VideoJob | None:
         with self.session() as s:
@@ -264,9 +334,13 @@ class Store:
         """Write `values` to a leased row only while `owner` still holds its lease."""
         model = type(row)
         values["updated_at"] = self.clock()
+        conditions: list[Any] = [col(model.id) == row.id, col(model.lease_owner) == owner]  # type: ignore[attr-defined]
+        if model is EditJob:
+            # A cancelled edit (its reply was deleted) is final: no worker write revives or sends it.
+            conditions.append(col(EditJob.state) != EDIT_CANCELLED)
         with self.session() as s:
             result = s.exec(
-                update(model).where(col(model.id) == row.id, col(model.lease_owner) == owner).values(**values)  # type: ignore[attr-defined, call-overload]
+                update(model).where(*conditions).values(**values)  # type: ignore[call-overload]
             )
             s.commit()
         if result.rowcount:

@@ -20,6 +20,18 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def mentions(raw: str, user_id: str | None) -> bool:
+    """Whether the message mentions `user_id` (Slack writes `<@U…>`, or `<@U…|name>`)."""
+    return bool(user_id) and re.search(rf"<@{re.escape(user_id or '')}(?:\|[^>]*)?>", raw or "") is not None
+
+
+def without_mention(raw: str, user_id: str | None) -> str:
+    """The message with every mention of `user_id` removed: the bot's name is not part of the edit."""
+    if not user_id:
+        return raw
+    return re.sub(rf"[ \t]*<@{re.escape(user_id)}(?:\|[^>]*)?>[,:]?[ \t]*", " ", raw or "").strip()
+
+
 @dataclass(frozen=True)
 class EditReply:
     text: str

@@ -52,7 +52,7 @@ def accepted(edit: EditJob, answer: EditAccepted, now: float, poll_seconds: floa
     text = texts.edit_accepted(answer.status, answer.queue_position)
     ignored = json.loads(edit.ignored_urls_json or "[]")
     if ignored:
-        text += f"\nOnly the first 5 links go to Knowlify as reference images; ignored: {', '.join(ignored)}"
+        text += f"\n{texts.ignored_links(ignored)}"
     return Decision(
         store={
             "state": EditState.SUBMITTED,
@@ -66,12 +66,12 @@ def accepted(edit: EditJob, answer: EditAccepted, now: float, poll_seconds: floa
     )
 
 
-def create_failed(edit: EditJob, failure: Failure, now: float) -> Decision:
+def create_failed(edit: EditJob, failure: Failure, now: float, key_changed: bool = False) -> Decision:
     """The Idempotency-Key makes a resend a replay: anything but a refusal is tried again."""
     step = retry(failure, Call.CREATE_EDIT, edit.attempts)
     if step.delay is not None:
         return Decision(store={"attempts": step.attempts}, next_run=later(now, step.delay))
-    message = texts.edit_refused(failure.status, failure.detail)
+    message = texts.KEY_CHANGED_EDIT if key_changed else texts.edit_refused(failure.status, failure.detail)
     return Decision(
         store={"state": EditState.REFUSED, "error_message": message},
         post=Post(f":no_entry_sign: {message}", kind="edit_refused"),
@@ -113,9 +113,11 @@ def polled(edit: EditJob, st: EditStatus, now: float, poll_seconds: float) -> De
     return Decision(store={"status": st.status, "attempts": 0}, next_run=lifecycle.next_edit_poll(now, poll_seconds))
 
 
-def poll_failed(edit: EditJob, failure: Failure, now: float) -> Decision:
+def poll_failed(edit: EditJob, failure: Failure, now: float, key_changed: bool = False) -> Decision:
+    if key_changed:
+        return ended_with_error(texts.KEY_CHANGED_EDIT)
     if failure.fault is Fault.GONE:
-        return ended_with_error(f"Knowlify no longer finds this edit ({failure.detail}).")
+        return ended_with_error(texts.edit_gone(failure.detail))
     step = retry(failure, Call.POLL_EDIT, edit.attempts)
     assert step.delay is not None  # a read gives up only when the object is gone
     return Decision(store={"attempts": step.attempts}, next_run=later(now, step.delay))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.mrkdwn import escape
 from bot.core.states import (
+    EDIT_CANCELLABLE,
     EDIT_UNSUBMITTED,
     EDIT_WORK_STATES,
     REVERT_WORK_STATES,
@@ -27,11 +29,12 @@ COMPLETE, FAILED, UNKNOWN, NEEDS_INVITE = (
 )
 HELD, WAITING, PENDING, EDIT_SUBMITTING = EditState.HELD, EditState.WAITING, EditState.PENDING, EditState.SUBMITTING
 SUBMITTED, EDIT_COMPLETE, EDIT_ERROR = EditState.SUBMITTED, EditState.COMPLETE, EditState.ERROR
-REFUSED, REVERTED = EditState.REFUSED, EditState.REVERTED
+REFUSED, REVERTED, CANCELLED = EditState.REFUSED, EditState.REVERTED, EditState.CANCELLED
 REVERT_REQUESTED, REVERT_RUNNING = RevertState.REQUESTED, RevertState.RUNNING
 REVERT_DONE, REVERT_REFUSED = RevertState.DONE, RevertState.REFUSED
 
 __all__ = [
+    "EDIT_CANCELLABLE",
     "EDIT_UNSUBMITTED",
     "EDIT_WORK_STATES",
     "REVERT_WORK_STATES",
@@ -84,7 +87,7 @@ def status_line(state: str, progress: Progress, error: str | None = None) -> str
         return f":parking: Parked, {where}: Knowlify renders 3 videos at a time per account"
     if status in ("pending", "queued"):
         return ":clock3: Queued at Knowlify"
-    words = STAGE_WORDS.get(status, status.replace("_", " "))
+    words = STAGE_WORDS.get(status) or escape(status.replace("_", " "))  # a status Knowlify added later
     parts = [f":clapper: Rendering: {words}"]
     if status in RENDER_STAGES:
         parts.append(f"(stage {RENDER_STAGES.index(status) + 1} of {len(RENDER_STAGES)})")

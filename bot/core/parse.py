@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from bot.core.mrkdwn import escape
 from bot.core.options import (
     ASPECT_RATIOS,
     MAX_DURATION_SECONDS,
@@ -153,8 +154,12 @@ def help_text(revert_emoji: str = "rewind") -> str:
         "(if Slack turns the colour into a channel link, write it without the `#`)\n"
         f"The prompt can be up to {MAX_PROMPT_CHARS} characters. Example:\n`{EXAMPLE}`\n\n"
         "*Edit* — reply in the video's thread with what to change, e.g. _make scene 2 slower_. "
+        "Edits cost credits, so a reply is an edit only when it comes from the person who created the "
+        "video, or when it mentions me (`@knowlify make scene 2 slower`); other replies are just talk. "
         "Up to 5 https image links in the reply are sent as reference images. "
-        "A reply sent while the video is still rendering is kept and submitted as soon as it is done.\n\n"
+        "A reply sent while the video is still rendering is kept and submitted as soon as it is done "
+        "(deleting it before then cancels it). Each person may start a limited number of videos and "
+        "edits a day; I say when the next one is possible.\n\n"
         f"*Undo* — react with :{emoji}: to the reply that asked for an edit (or to my message about it) "
         "to revert that edit. Only the latest edit can be reverted, so revert newer ones first. "
         "The person who asked for the edit, the person who created the video, "
@@ -246,10 +251,6 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 @dataclass(frozen=True)
 class _Option:
     flag: str  # as typed, for messages
@@ -312,7 +313,7 @@ def _parse(text: str) -> Command:
     try:
         tokens = _tokenize(stripped)
     except _Unterminated as exc:
-        return UsageError(_escape(exc.problem))
+        return UsageError(escape(exc.problem))
 
     problems: list[str] = []
     given: dict[str, tuple[str, str]] = {}  # name -> (flag, raw value)
@@ -373,11 +374,11 @@ def _parse(text: str) -> Command:
     if problems:
         # The answer is mrkdwn and echoes the user's values: escape them so "<!here>" stays text.
         if len(problems) == 1:
-            return UsageError(_escape(problems[0]))
+            return UsageError(escape(problems[0]))
         bullets = [f"• {problem}" for problem in problems[:_MAX_PROBLEMS_SHOWN]]
         if len(problems) > _MAX_PROBLEMS_SHOWN:
             bullets.append(f"• …and {len(problems) - _MAX_PROBLEMS_SHOWN} more.")
-        return UsageError(_escape("\n".join(bullets)))
+        return UsageError(escape("\n".join(bullets)))
 
     palette = tuple((role, str(checked[role])) for role in PALETTE_ROLES if role in checked)
     duration = checked.get("duration")

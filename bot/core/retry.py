@@ -102,6 +102,11 @@ def server_wait(seconds: float | None, default: float = DEFAULT_RATE_LIMIT_WAIT)
     return min(max(seconds, 0.0), SERVER_WAIT_CAP_SECONDS)
 
 
+def under_earlier_key(failure: Failure, row_key: str, current_key: str) -> bool:
+    """A 403/404 about something made under an earlier Knowlify key: the current key does not know it."""
+    return failure.fault is Fault.GONE and row_key != current_key
+
+
 def retry(failure: Failure, call: Call, attempts: int) -> Retry:
     """The policy: after ``attempts`` earlier failures, ``call`` failed with ``failure``."""
     fault = failure.fault

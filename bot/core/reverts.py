@@ -60,11 +60,15 @@ def wants_newer_link(failure: Failure) -> bool:
     return failure.fault is Fault.REFUSED and "newer" in failure.detail
 
 
-def revert_failed(edit: EditJob, failure: Failure, now: float, newer_link: str | None = None) -> Decision:
+def revert_failed(
+    edit: EditJob, failure: Failure, now: float, newer_link: str | None = None, key_changed: bool = False
+) -> Decision:
     """A refusal (each 409 guard has its own words) ends the revert; anything else is tried again,
     looked up first if it may have run."""
     step = retry(failure, Call.REVERT, edit.attempts)
     if step.delay is None:
+        if key_changed:
+            return refused(edit, texts.KEY_CHANGED_EDIT, now, failure.detail)
         return refused(edit, texts.revert_refused(failure.status, failure.detail, newer_link), now, failure.detail)
     maybe_ran = failure.fault in (Fault.NO_ANSWER, Fault.GATEWAY)
     state = RevertState.RUNNING if maybe_ran else RevertState.REQUESTED

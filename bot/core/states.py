@@ -38,6 +38,7 @@ class EditState(StrEnum):
     ERROR = "error"  # Knowlify ran it and it failed
     REFUSED = "refused"  # Knowlify (or we) refused it before it ran
     REVERTED = "reverted"
+    CANCELLED = "cancelled"  # its reply was deleted before it was submitted: final, nothing was sent
 
 
 class RevertState(StrEnum):
@@ -51,5 +52,6 @@ VIDEO_WORK_STATES = (VideoState.NEW, VideoState.READY, VideoState.SUBMITTING, Vi
 VIDEO_ENDED = (VideoState.FAILED, VideoState.UNKNOWN, VideoState.NEEDS_INVITE)  # will never complete
 EDIT_UNSUBMITTED = (EditState.HELD, EditState.WAITING, EditState.PENDING, EditState.SUBMITTING)
 EDIT_KEPT = (EditState.HELD, EditState.WAITING)  # replies waiting for their render
+EDIT_CANCELLABLE = (*EDIT_KEPT, EditState.PENDING)  # kept, not yet on its way to Knowlify
 EDIT_WORK_STATES = (*EDIT_UNSUBMITTED, EditState.SUBMITTED)
 REVERT_WORK_STATES = (RevertState.REQUESTED, RevertState.RUNNING)

@@ -30,6 +30,13 @@ JOIN_FINE = ("method_not_supported_for_channel_type", "already_in_channel")
 SUBMITTING = mark(state=VideoState.SUBMITTING)
 
 
+def adopt_key(job: VideoJob, current_key: str) -> Decision | None:
+    """A job of an earlier Knowlify key that was not sent yet simply goes under the current one."""
+    if job.key_id != current_key and job.state in (VideoState.NEW, VideoState.READY):
+        return mark(key_id=current_key)
+    return None
+
+
 def join_note(join_error: str | None) -> str | None:
     """What the card says when the bot could not join: replies in the thread would not reach it."""
     if join_error is None or join_error in JOIN_FINE:
@@ -189,10 +196,13 @@ def polled(job: VideoJob, st: VideoStatus, now: float, poll_seconds: float) -> D
     )
 
 
-def poll_failed(job: VideoJob, failure: Failure, now: float) -> Decision:
-    """A poll failed: Knowlify no longer knowing the video ends it; anything else waits and polls again."""
+def poll_failed(job: VideoJob, failure: Failure, now: float, key_changed: bool = False) -> Decision:
+    """A poll failed: Knowlify no longer knowing the video ends it, once, saying why (the key changed,
+    or it is gone); anything else waits and polls again."""
+    if key_changed:
+        return failed(job, texts.KEY_CHANGED_VIDEO)
     if failure.fault is Fault.GONE:
-        return failed(job, f"Knowlify no longer finds this video ({failure.detail}).")
+        return failed(job, texts.video_gone(failure.detail))
     step = retry(failure, Call.POLL_VIDEO, job.attempts)
     assert step.delay is not None  # a read gives up only when the object is gone
     return Decision(store={"attempts": step.attempts}, next_run=later(now, step.delay))

@@ -8,8 +8,9 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.core import lifecycle as lc
+from bot.core import texts
 from bot.services import Services
-from bot.slack_ops import SlackFailure
+from bot.slack_ops import PermissionUnknown, SlackFailure
 from bot.ui.card import RETRY_ACTION
 from storage.models import VideoJob
 
@@ -30,7 +31,15 @@ def register(app: App, services: Services) -> None:
             return
         if job is None or job.channel_id != channel:
             return  # a button may only act on its own channel's job
-        if user != job.user_id and not slack.is_admin(user):
+        allowed = user == job.user_id
+        if not allowed:
+            try:
+                allowed = slack.is_admin(user, services.team_id)
+            except PermissionUnknown as exc:
+                log.warning("users.info for a retry failed (%s): asking %s to try again", exc, user)
+                _say(services, channel, user, texts.PERMISSION_UNKNOWN)
+                return
+        if not allowed:
             _say(
                 services,
                 channel,
@@ -48,6 +57,8 @@ def register(app: App, services: Services) -> None:
                     )
                 except SlackFailure as exc:
                     log.warning("retry notice not updated: %s", exc.error)
+                except Exception as exc:  # a timeout of the fast client: the retry still happens
+                    log.warning("retry notice not updated: %s", type(exc).__name__)
             services.kick()
 
 
@@ -56,3 +67,5 @@ def _say(services: Services, channel: str, user: str, text: str) -> None:
         services.slack.ephemeral(channel, user, text)
     except SlackFailure as exc:
         log.warning("ephemeral not sent: %s", exc.error)
+    except Exception as exc:  # a timeout of the fast client: the answer is lost, not the click
+        log.warning("ephemeral not sent: %s", type(exc).__name__)

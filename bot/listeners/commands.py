@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -16,6 +17,9 @@ from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core import lifecycle as lc
+from bot.core import texts
+from bot.core.limits import DAY_SECONDS, next_allowed
+from bot.core.mrkdwn import escape
 from bot.core.parse import (
     CreateCommand,
     HelpCommand,
@@ -25,7 +29,7 @@ from bot.core.parse import (
     help_text,
     parse_command,
 )
-from bot.core.texts import shorten
+from bot.core.texts import command_taken, link_or_withheld, shorten
 from bot.services import Services
 from bot.ui.modal import CALLBACK_ID, build_create_modal, parse_submission
 from storage.models import VideoJob
@@ -76,8 +80,8 @@ def list_text(services: Services, team_id: str, channel_id: str) -> str:
             None,
         )
         link = job.link or job.chat_url
-        where = f" · <{link}|link>" if link and job.state == lc.COMPLETE else ""
-        lines.append(f"• {shorten(job.prompt, 80)} (by <@{job.user_id}>): {state}{where}")
+        where = f" · {link_or_withheld(link)}" if link and job.state == lc.COMPLETE else ""
+        lines.append(f"• {escape(shorten(job.prompt, 80))} (by <@{job.user_id}>): {state}{where}")
     return "\n".join(lines)
 
 
@@ -117,10 +121,16 @@ def register(app: App, services: Services) -> None:
         meta = json.loads(view.get("private_metadata") or "{}")
         user = body["user"]["id"]
         team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        request_key = f"view:{team}:{view['id']}"
         try:
+            refusal = over_limit(services, team, user, request_key, plain=True)
+            if refusal is not None:
+                # The modal stays open with the reason under the first field; nothing is started.
+                ack(response_action="errors", errors={next(iter(view["state"]["values"])): refusal})
+                return
             job = new_job(
                 services,
-                request_key=f"view:{team}:{view['id']}",
+                request_key=request_key,
                 team_id=team,
                 channel_id=meta.get("channel") or user,
                 user_id=user,
@@ -136,12 +146,35 @@ def register(app: App, services: Services) -> None:
             services.kick()
 
 
+def over_limit(
+    services: Services, team_id: str, user_id: str, request_key: str, *, plain: bool = False
+) -> str | None:
+    """The refusal if this person has used up their videos of the last 24 hours, else None.
+
+    A request already stored (the same trigger or view sent again) is never refused: it was counted
+    once, when it was taken, and taking it again is a no-op anyway.
+    """
+    limit = services.settings.knowlify_user_videos_per_day
+    if limit <= 0 or services.store.video_by_request_key(request_key) is not None:
+        return None
+    now = time.time()
+    next_at = next_allowed(services.store.video_times(team_id, user_id, now - DAY_SECONDS), limit, now)
+    if next_at is None:
+        return None
+    log.info("video request of %s refused: %d in 24 hours", user_id, limit)
+    return texts.video_limit(limit, next_at, plain=plain)
+
+
 def _create(services: Services, command: dict[str, Any], parsed: CreateCommand) -> str:
+    # Slash commands are not retried by Slack, but a replayed or double-sent request carries the
+    # same trigger_id: the unique key makes it a no-op.
+    request_key = f"cmd:{command['team_id']}:{command['trigger_id']}"
+    refusal = over_limit(services, command["team_id"], command["user_id"], request_key)
+    if refusal is not None:
+        return refusal
     job = new_job(
         services,
-        # Slash commands are not retried by Slack, but a replayed or double-sent request carries the
-        # same trigger_id: the unique key makes it a no-op.
-        request_key=f"cmd:{command['team_id']}:{command['trigger_id']}",
+        request_key=request_key,
         team_id=command["team_id"],
         channel_id=command["channel_id"],
         user_id=command["user_id"],
@@ -151,4 +184,4 @@ def _create(services: Services, command: dict[str, Any], parsed: CreateCommand) 
     if job is None:
         return "I already have this request; its status card is in the channel."
     services.kick()
-    return f":clapper: Got it: “{shorten(parsed.prompt, 100)}”. A status card will appear in this channel."
+    return command_taken(parsed.prompt)

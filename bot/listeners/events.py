@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from slack_bolt import App
 
 from bot.core import lifecycle as lc
 from bot.core import texts
-from bot.core.edit_reply import EditReplyError, parse_edit_reply
+from bot.core.edit_reply import EditReplyError, mentions, parse_edit_reply, without_mention
 from bot.core.events import is_thread_reply_by_a_person
+from bot.core.limits import DAY_SECONDS, next_allowed
 from bot.services import Services
-from bot.slack_ops import SlackFailure
-from storage.models import EditJob
+from bot.slack_ops import PermissionUnknown, SlackFailure
+from storage.models import EditJob, VideoJob
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +33,38 @@ def register(app: App, services: Services) -> None:
 
     @app.event("message")
     def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("subtype") == "message_deleted":
+            _on_deleted(services, body, event)
+            return
         if not is_thread_reply_by_a_person(event):
             return
-        team, channel = _team(body, event), event["channel"]
+        team, channel, user = _team(body, event), event["channel"], event["user"]
         video = store.video_for_thread(team, channel, event["thread_ts"])
         if video is None:
             return  # not a video's thread (or another channel's: the lookup is keyed by channel)
         text = event.get("text")
-        reply = parse_edit_reply(text if isinstance(text, str) else "")
+        raw = text if isinstance(text, str) else ""
+        # Edits cost credits: only the creator's replies, or replies that mention the bot, are edits.
+        if user != video.user_id and not mentions(raw, services.bot_user_id):
+            if store.record_delivery(f"edit-hint:{team}:{channel}:{event['thread_ts']}:{user}"):
+                _ephemeral(
+                    services, channel, user, texts.edit_how_to(video.user_id, services.bot_user_id), video.card_ts
+                )
+            return
+        reply = parse_edit_reply(without_mention(raw, services.bot_user_id))
         if isinstance(reply, EditReplyError):
             event_id = body.get("event_id")  # without one, "event:None" would silence every later answer
             if not event_id or store.record_delivery(f"event:{event_id}"):
-                _ephemeral(services, channel, event["user"], reply.problem, video.card_ts)
+                _ephemeral(services, channel, user, reply.problem, video.card_ts)
+            return
+        if store.thread_message(team, channel, event["ts"]) is not None:
+            return  # this reply is an edit already (Slack delivered it again): counted once
+        limit = services.settings.knowlify_user_edits_per_day
+        now = time.time()
+        next_at = next_allowed(store.edit_times(team, user, now - DAY_SECONDS), limit, now)
+        if next_at is not None:
+            if store.record_delivery(f"edit-limit:{team}:{channel}:{event['ts']}"):
+                _in_thread(services, video, texts.edit_limit(user, limit, next_at))
             return
         state = lc.PENDING if video.state == lc.COMPLETE else lc.HELD
         edit = store.add_edit(
@@ -52,7 +74,7 @@ def register(app: App, services: Services) -> None:
                 team_id=team,
                 channel_id=channel,
                 reply_ts=event["ts"],
-                user_id=event["user"],
+                user_id=user,
                 text=reply.text,
                 reference_urls_json=json.dumps(list(reply.reference_urls)),
                 ignored_urls_json=json.dumps(list(reply.ignored_urls)),
@@ -92,7 +114,15 @@ def register(app: App, services: Services) -> None:
         edit = store.get_edit(message.edit_id)
         if edit is None:
             return
-        if user not in (edit.user_id, video.user_id) and not slack.is_admin(user):
+        allowed = user in (edit.user_id, video.user_id)
+        if not allowed:
+            try:
+                allowed = slack.is_admin(user, services.team_id)
+            except PermissionUnknown as exc:
+                log.warning("users.info for a revert failed (%s): asking %s to try again", exc, user)
+                _ephemeral(services, channel, user, texts.PERMISSION_UNKNOWN, video.card_ts)
+                return  # nothing recorded: the person can simply react again
+        if not allowed:
             if first_delivery():
                 _ephemeral(
                     services,
@@ -114,8 +144,44 @@ def register(app: App, services: Services) -> None:
         # Otherwise a revert of this edit is already on its way: one reaction is enough.
 
 
+def _on_deleted(services: Services, body: dict[str, Any], event: dict[str, Any]) -> None:
+    """A deleted reply that was kept (not yet submitted) is cancelled, and the thread says so once;
+    one already submitted cannot be taken back, so its deletion changes nothing."""
+    previous = event.get("previous_message")
+    ts = event.get("deleted_ts") or (previous.get("ts") if isinstance(previous, dict) else None)
+    channel = event.get("channel")
+    if not (isinstance(ts, str) and isinstance(channel, str)):
+        return
+    edit = services.store.cancel_kept_edit(_team(body, event), channel, ts)
+    if edit is None:
+        return  # not a kept edit's reply (or already cancelled: Slack delivered the event again)
+    log.info("edit %s cancelled: its reply was deleted", edit.id)
+    video = services.store.get_video(edit.video_id)
+    if video is not None:
+        _in_thread(services, video, texts.EDIT_CANCELLED, edit_id=edit.id)
+
+
+def _in_thread(services: Services, video: VideoJob, text: str, edit_id: int | None = None) -> None:
+    """A short note in the video's thread, posted by the listener (fast client: never sleeps)."""
+    if not video.card_ts:
+        return
+    try:
+        ts = services.slack.post(video.channel_id, text, None, video.card_ts)
+    except SlackFailure as exc:
+        log.warning("thread note for job %s not posted: %s", video.id, exc.error)
+        return
+    except Exception as exc:  # a timeout: the note is lost, the request itself is handled
+        log.warning("thread note for job %s not posted: %s", video.id, type(exc).__name__)
+        return
+    services.store.add_thread_message(
+        video.team_id, video.channel_id, ts, video.id, "note", edit_id  # type: ignore[arg-type]
+    )
+
+
 def _ephemeral(services: Services, channel: str, user: str, text: str, thread_ts: str | None) -> None:
     try:
         services.slack.ephemeral(channel, user, text, thread_ts)
     except SlackFailure as exc:
         log.warning("ephemeral to %s not sent: %s", user, exc.error)
+    except Exception as exc:  # a timeout of the fast client: the answer is lost, not the request
+        log.warning("ephemeral to %s not sent: %s", user, type(exc).__name__)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core import lifecycle
-from bot.core.texts import shorten
+from bot.core.mrkdwn import escape
+from bot.core.texts import LINK_WITHHELD, knowlify_link, shorten
 
 RETRY_ACTION = "knowlify_retry_create"
 MAX_ERROR_CHARS = 500
@@ -37,17 +38,19 @@ def card(
     note: str | None = None,
 ) -> CardView:
     # Knowlify's error text and the user's option values are unbounded: keep every block under 3,000.
-    status = lifecycle.status_line(state, progress, shorten(error, MAX_ERROR_CHARS) if error else None)
+    # `error` is the bot's own message (from texts, already escaped); `<`/`>` are neutralised again
+    # so that no stored text can become markup, without escaping `&` a second time.
+    status = lifecycle.status_line(state, progress, _no_markup(shorten(error, MAX_ERROR_CHARS)) if error else None)
     if state == lifecycle.COMPLETE and link:
-        status += f": <{link}|watch the video>"
+        status += f": {knowlify_link(link, 'watch the video') or LINK_WITHHELD}"
         if edits_applied:
             status += f" · version {edits_applied + 1} ({edits_applied} edit{'s' if edits_applied != 1 else ''} applied)"
     title = shorten(prompt, 280)
     meta = f"Requested by <@{user_id}>" + (
-        f" · {_escape(shorten(options, MAX_OPTIONS_CHARS))}" if options else ""
+        f" · {escape(shorten(options, MAX_OPTIONS_CHARS))}" if options else ""
     )
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f":movie_camera: *{_escape(title)}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f":movie_camera: *{escape(title)}*"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": meta}]},
         {"type": "section", "text": {"type": "mrkdwn", "text": status}},
     ]
@@ -59,8 +62,8 @@ def card(
             }
         )
     if note:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-    text = f"Knowlify video for <@{user_id}>: {_escape(shorten(prompt, 120))} — {_plain(status)}"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _no_markup(note)}]})
+    text = f"Knowlify video for <@{user_id}>: {escape(shorten(prompt, 120))} — {_plain(status)}"
     return CardView(text=text, blocks=blocks)
 
 
@@ -91,8 +94,8 @@ def retry_blocks(text: str, job_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _no_markup(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _plain(mrkdwn: str) -> str:

@@ -26,6 +26,7 @@ class StepContext:
     slack: SlackOps
     owner: str
     poll_seconds: float
+    key_id: str  # the current Knowlify key's fingerprint
     clock: Callable[[], float] = field(default=time.time)
 
 

@@ -7,6 +7,7 @@ import logging
 
 from bot.core import edits as rules
 from bot.core.decision import NEVER, wait_until
+from bot.core.retry import under_earlier_key
 from bot.core.states import EDIT_KEPT, EDIT_UNSUBMITTED, REVERT_WORK_STATES, EditState
 from bot.knowlify.errors import KnowlifyError, failure_of
 from bot.worker.apply import apply
@@ -53,7 +54,9 @@ def submit_edit(ctx: StepContext, edit: EditJob, video: VideoJob) -> None:
         )
     except KnowlifyError as exc:
         log.info("edit %s not submitted: %s", edit.id, type(exc).__name__)
-        apply(ctx, edit, rules.create_failed(edit, failure_of(exc), ctx.clock()), video)
+        failure = failure_of(exc)
+        key_changed = under_earlier_key(failure, video.key_id, ctx.key_id)
+        apply(ctx, edit, rules.create_failed(edit, failure, ctx.clock(), key_changed), video)
         return
     apply(ctx, edit, rules.accepted(edit, answer, ctx.clock(), ctx.poll_seconds), video)
 
@@ -63,7 +66,9 @@ def poll_edit(ctx: StepContext, edit: EditJob, video: VideoJob) -> None:
         st = ctx.knowlify.get_edit(edit.knowlify_edit_id or "")
     except KnowlifyError as exc:
         log.info("poll of edit %s failed: %s", edit.id, type(exc).__name__)
-        apply(ctx, edit, rules.poll_failed(edit, failure_of(exc), ctx.clock()), video)
+        failure = failure_of(exc)
+        key_changed = under_earlier_key(failure, video.key_id, ctx.key_id)
+        apply(ctx, edit, rules.poll_failed(edit, failure, ctx.clock(), key_changed), video)
         return
     if st.status == "reverted":  # reverted elsewhere (or our answer was lost): the revert machine's
         finish_revert(ctx, edit, video, st)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.core import reverts as rules
+from bot.core.retry import under_earlier_key
 from bot.core.states import EditState
 from bot.core.versions import EditView
 from bot.knowlify.errors import KnowlifyError, failure_of
@@ -39,7 +40,8 @@ def revert_step(ctx: StepContext, edit: EditJob, video: VideoJob) -> None:
         log.info("revert of edit %s failed: %s", edit.id, type(exc).__name__)
         failure = failure_of(exc)
         newer = newer_edit_link(ctx, edit, video) if rules.wants_newer_link(failure) else None
-        apply(ctx, edit, rules.revert_failed(edit, failure, ctx.clock(), newer), video)
+        key_changed = under_earlier_key(failure, video.key_id, ctx.key_id)
+        apply(ctx, edit, rules.revert_failed(edit, failure, ctx.clock(), newer, key_changed), video)
         return
     finish_revert(ctx, edit, video, st)
 

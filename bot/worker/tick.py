@@ -56,7 +56,7 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.stopping = threading.Event()  # set by Runtime.stop: finish the current job, hand back the rest
-        self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, clock)
+        self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, key_id, clock)
 
     def tick(self) -> int:
         """Move every due job one step; returns how many jobs were handled."""
@@ -66,8 +66,9 @@ class Worker:
             self.owner,
             self.lease_seconds,
             self.batch,
+            # Every key's rows: a row stamped with another key was made under an earlier
+            # KNOWLIFY_API_KEY, and goes on under this one (bot.core.retry.under_earlier_key).
             col(VideoJob.state).in_(VIDEO_WORK_STATES),
-            VideoJob.key_id == self.key_id,
         )
         # Oldest first: creates reach Knowlify in the order people asked (it parks them FIFO).
         for job in sorted(videos, key=lambda j: j.id or 0):
@@ -81,7 +82,6 @@ class Worker:
             self.lease_seconds,
             self.batch,
             (col(EditJob.state).in_(EDIT_WORK_STATES)) | (col(EditJob.revert_state).in_(REVERT_WORK_STATES)),
-            EditJob.key_id == self.key_id,
         )
         for edit in edits:
             if self._hand_back(edit):

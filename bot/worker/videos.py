@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.core import videos as rules
-from bot.core.retry import Fault
+from bot.core.retry import Fault, under_earlier_key
 from bot.core.states import VideoState
 from bot.knowlify.errors import KnowlifyError, failure_of
 from bot.knowlify.models import VideoSpec
@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def video_step(ctx: StepContext, job: VideoJob) -> None:
+    adopt = rules.adopt_key(job, ctx.key_id)
+    if adopt is not None and not apply(ctx, job, adopt, job):
+        return
     if job.state == VideoState.NEW and not post_video_card(ctx, job):
         return
     if job.state == VideoState.READY:
@@ -78,6 +81,7 @@ def poll_video(ctx: StepContext, job: VideoJob) -> None:
             log.error("Knowlify rejected the API key while polling job %s; retrying in a minute", job.id)
         else:
             log.info("poll of job %s failed: %s", job.id, type(exc).__name__)
-        apply(ctx, job, rules.poll_failed(job, failure, ctx.clock()), job)
+        key_changed = under_earlier_key(failure, job.key_id, ctx.key_id)
+        apply(ctx, job, rules.poll_failed(job, failure, ctx.clock(), key_changed), job)
         return
     apply(ctx, job, rules.polled(job, st, ctx.clock(), ctx.poll_seconds), job)

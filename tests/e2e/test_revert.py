@@ -198,7 +198,8 @@ def test_someone_else_is_told_privately_and_nothing_is_called(stack):
 @pytest.mark.parametrize("reverter", [ADA, ADMIN], ids=["the-video-creator", "a-workspace-admin"])
 def test_the_creator_or_an_admin_may_revert_someone_elses_edit(stack, reverter):
     thread = ready_video(stack, user=ADA)
-    reply_ts = applied_edit(stack, thread, user=BOB)
+    # Bob did not create the video: his reply is an edit because it mentions the bot.
+    reply_ts = applied_edit(stack, thread, "<@U0KN0WBOT> make scene 2 slower", user=BOB)
     stack.driver.reaction(reply_ts, user=reverter)
     stack.slack.wait_for(posted("Edit reverted", thread=True), timeout=10)
     assert len(reverts(stack)) == 1

@@ -106,6 +106,7 @@ def test_socket_command_runs_connects_reports_health_and_stops_on_sigterm(tmp_pa
         stack.slack.wait_connected(timeout=20)
         health = f"http://127.0.0.1:{port}/healthz"
         wait_until(lambda: _status(health) == 200, timeout=10, what="health 200")
+        assert _listening_on(port) == {"127.0.0.1"}, "the health server is reachable only from this machine"
         ack = stack.slack.send_envelope(
             "slash_commands", stack.driver_payloads().command_payload("Explain tides")
         )
@@ -125,6 +126,21 @@ def test_socket_command_runs_connects_reports_health_and_stops_on_sigterm(tmp_pa
         log.close()
         stack.slack.disconnect_socket(refuse_reconnect=True)
         stack.stop()
+
+
+def _listening_on(port: int) -> set[str]:
+    """The IPv4 addresses a socket listens on at `port`, read from the kernel's table."""
+    import socket
+    import struct
+    from pathlib import Path
+
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(socket.inet_ntoa(struct.pack("<I", int(address, 16))))
+    return found
 
 
 def _status(url: str) -> int:

@@ -109,7 +109,7 @@ def test_replies_go_in_the_order_written():
     [
         ({"edit_id": "e9", "status": "processing"}, "[]", texts.edit_accepted("processing", None)),
         ({"edit_id": "e9", "status": "queued", "queue_position": 2}, "[]", texts.edit_accepted("queued", 2)),
-        ({"edit_id": "e9", "status": "processing"}, '["https://a/6.png"]', "ignored: https://a/6.png"),
+        ({"edit_id": "e9", "status": "processing"}, '["https://a/6.png"]', texts.ignored_links(["https://a/6.png"])),
     ],
 )
 def test_edit_accepted(accepted, ignored, says):
@@ -191,9 +191,19 @@ def test_edit_error_posts_knowlifys_reason(body):
     )
 
 
+def test_a_key_change_ends_an_edit_once_saying_why():
+    gone = Failure(Fault.GONE, 404, "video not found")
+    refused = rules.create_failed(edit(state=EditState.SUBMITTING), gone, NOW, key_changed=True)
+    assert refused.store == {"state": EditState.REFUSED, "error_message": texts.KEY_CHANGED_EDIT}
+    polled = rules.poll_failed(edit(), gone, NOW, key_changed=True)
+    assert polled.store == {"state": EditState.ERROR, "error_message": texts.KEY_CHANGED_EDIT}
+    revert = reverts.revert_failed(edit(state=EditState.COMPLETE), gone, NOW, key_changed=True)
+    assert revert.post == Post(f":warning: {texts.KEY_CHANGED_EDIT}", kind="revert_result")
+
+
 def test_edit_poll_failures():
     gone = rules.poll_failed(edit(), Failure(Fault.GONE, 404, "edit not found"), NOW)
-    assert gone.store == {"state": EditState.ERROR, "error_message": "Knowlify no longer finds this edit (edit not found)."}
+    assert gone.store == {"state": EditState.ERROR, "error_message": texts.edit_gone("edit not found")}
     assert gone.next_run == NEVER and gone.post is not None and gone.post.kind == "edit_result"
     assert rules.poll_failed(edit(attempts=1), Failure(Fault.SERVER, 500, "x"), NOW) == Decision(
         store={"attempts": 2}, next_run=NOW + 4.0

@@ -13,6 +13,7 @@ from bot.core.retry import (
     backoff_seconds,
     retry,
     server_wait,
+    under_earlier_key,
 )
 from bot.knowlify.errors import (
     BudgetExhausted,
@@ -77,6 +78,13 @@ def test_retry_policy(fault, call, attempts, retry_after, delay, new_attempts):
     step = retry(Failure(fault, retry_after=retry_after), call, attempts)
     assert step == Retry(delay, new_attempts)
     assert step.give_up is (delay is None)
+
+
+def test_a_gone_object_of_an_earlier_key_is_a_key_change():
+    gone, refused = Failure(Fault.GONE, 404, "not found"), Failure(Fault.REFUSED, 409, "busy")
+    assert under_earlier_key(gone, "old", "new")
+    assert not under_earlier_key(gone, "new", "new")
+    assert not under_earlier_key(refused, "old", "new")
 
 
 def test_backoff_is_doubling_from_two_seconds_and_capped():

@@ -250,4 +250,21 @@ def test_poll_failed_waits(failure, attempts, expected):
 def test_poll_gone_ends_the_job_once():
     j = job()
     d = rules.poll_failed(j, Failure(Fault.GONE, 404, "video not found"), NOW)
-    assert d == rules.failed(j, "Knowlify no longer finds this video (video not found).")
+    assert d == rules.failed(j, texts.video_gone("video not found"))
+    # Made under an earlier key, which the current one does not know: ended once, saying why.
+    d = rules.poll_failed(j, Failure(Fault.GONE, 404, "video not found"), NOW, key_changed=True)
+    assert d == rules.failed(j, texts.KEY_CHANGED_VIDEO)
+
+
+@pytest.mark.parametrize(
+    ("key", "state", "adopted"),
+    [
+        ("old", VideoState.NEW, True),
+        ("old", VideoState.READY, True),
+        ("old", VideoState.RENDERING, False),  # already at Knowlify under the old key: it stays there
+        ("key", VideoState.NEW, False),
+    ],
+)
+def test_an_unsent_job_of_an_earlier_key_goes_under_the_current_one(key, state, adopted):
+    d = rules.adopt_key(job(key_id=key, state=state), "key")
+    assert d == (Decision(store={"key_id": "key"}) if adopted else None)
