@@ -1,9 +1,12 @@
-"""Three bot replicas on one SQLite file, 12 videos: completion posts and creates, leases vs naive.
+"""Bot replicas sharing one database: leases vs a naive loop (in-process), and replica processes
+with one SIGKILLed mid-run (PostgreSQL, 3 processes; SQLite, 1 process, for comparison).
+
+Part `leases` — three bot replicas on one SQLite file, 12 videos: completion posts and creates.
 
 Each replica is a real `Runtime` (own Bolt app served over HTTP, own Knowlify and Slack clients, own
 worker with `owner="replica-N"`), all on the same database file; the 12 /knowlify commands go to
 the three replicas in turn (as a load balancer would). Scaled time: stage 0.2 s, window 1 s,
-poll 0.083 s, tick 0.05 s (as in slack-platform.md §10's measurement).
+poll 0.083 s, tick 0.05 s.
 
   leases    the real workers: rows are claimed with UPDATE … RETURNING before they are touched.
   naive     the real workers create the videos (cards and POST /v1/videos as usual) but leave
@@ -11,15 +14,27 @@ poll 0.083 s, tick 0.05 s (as in slack-platform.md §10's measurement).
             row in state `rendering` (no claim), poll Knowlify, on complete post the link in the
             thread, then mark the row complete.
 
-    python bench/replicas.py [--quick]
+Part `kill` — real `knowlify-slack serve` processes (3 on one PostgreSQL database, or 1 on a SQLite
+file), one Knowlify key, behind a round-robin balancer that sends a request to the next replica
+when one does not answer (as Slack retries). 30 videos; 10 of them get an edit reply, 5 of those
+edits are reverted. Each configuration runs twice with the same script: without a kill, and with
+replica 2 (on SQLite: the only process) SIGKILLed after the 15th command and restarted under the
+same KNOWLIFY_WORKER_ID. Figures: creates per video and edit creates at the simulator (duplicates),
+lost jobs (no result post), completion posts per job, the longest wait for a result, and the delay
+the kill added (longest wait with the kill minus without). Needs the PostgreSQL binaries on PATH.
+
+    python bench/replicas.py [--part leases|kill|all] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import _common
@@ -27,6 +42,7 @@ from _common import table
 
 _common.clean_env()
 
+import httpx  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
@@ -36,11 +52,26 @@ from bot.http_server import create_http_app  # noqa: E402
 from bot.knowlify.errors import KnowlifyError  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.worker import NEVER, Worker  # noqa: E402
+from sandbox.bot_process import BotProcess  # noqa: E402
+from sandbox.postgres import start_postgres  # noqa: E402
 from sandbox.servers import ServerThread  # noqa: E402
 from sandbox.slack_driver import SlackDriver  # noqa: E402
 from sandbox.slack_standin import Call  # noqa: E402
 from sandbox.stack import SIGNING_SECRET, LocalStack, StackConfig  # noqa: E402
 from storage.models import VideoJob  # noqa: E402
+from tests.faults.invariants import (  # noqa: E402
+    EDIT_FINAL,
+    READY,
+    Ledger,
+    card_ts_of,
+    check,
+    edit_rows,
+    job_for,
+    posts,
+    settle,
+    sim_edits,
+    sim_videos,
+)
 
 REPLICAS = 3
 TICK = 0.05
@@ -164,10 +195,220 @@ def run(mode: str, jobs: int) -> dict[str, Any]:
         stack.stop()
 
 
+# --- part `kill`: replica processes, one SIGKILLed -----------------------------------------------
+
+KILL_VIDEOS, KILL_EDITS, KILL_REVERTS, KILL_AFTER = 30, 10, 5, 15
+
+
+class Fleet:
+    """Replica processes behind a round-robin balancer that tries the next one on failure."""
+
+    def __init__(self, stack: LocalStack, replicas: int, log_dir: Path) -> None:
+        self.bots = [
+            BotProcess(
+                stack,
+                log_dir / f"replica-{n}.log",
+                # One person sends all 30: the per-person daily limit (20) is not what is measured.
+                env={"KNOWLIFY_WORKER_ID": f"replica-{n}", "KNOWLIFY_USER_VIDEOS_PER_DAY": "0"},
+                start_timeout=90,
+            )
+            for n in range(1, replicas + 1)
+        ]
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def start(self) -> None:
+        threads = [threading.Thread(target=b.start) for b in self.bots]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(b.alive() for b in self.bots), "a replica did not start"
+
+    def send(self, request: Callable[[SlackDriver, int], httpx.Response]) -> None:
+        """Deliver one request (same ids every attempt) until some replica answers 200."""
+        deadline, attempt = time.monotonic() + 120, 0
+        while True:
+            with self._lock:
+                bot = self.bots[self._next % len(self.bots)]
+                self._next += 1
+            driver = bot.driver
+            try:
+                if driver is not None and request(driver, attempt).status_code == 200:
+                    return
+            except (httpx.HTTPError, RuntimeError):  # killed mid-request, or its driver was replaced
+                pass
+            attempt += 1
+            if time.monotonic() > deadline:
+                raise TimeoutError("no replica answered for 120 s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for b in self.bots:
+            b.stop()
+
+
+def _later_ts(ts: str, micros: int) -> str:
+    sec, _, frac = ts.partition(".")
+    us = int(sec) * 1_000_000 + int((frac + "000000")[:6]) + micros
+    return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+
+def killed_run(database_url: str, replicas: int, kill: bool, log_dir: Path) -> dict[str, Any]:
+    stack = LocalStack(
+        StackConfig(
+            stage_seconds=0.15, window_seconds=1.0, poll_seconds=0.05, tick_seconds=0.02,
+            database_url=database_url,
+        )
+    ).start(bot=False)
+    fleet = Fleet(stack, replicas, log_dir)
+    ledger, prompts = Ledger(), [f"replicas-{i:02d} how glaciers carve valleys" for i in range(KILL_VIDEOS)]
+    victim = fleet.bots[1 if replicas > 1 else 0]
+    kill_at: list[float] = []
+    try:
+        fleet.start()
+        for i, prompt in enumerate(prompts):
+            if kill and i == KILL_AFTER:
+                victim.kill()
+                kill_at.append(time.time())
+                threading.Thread(target=victim.start, daemon=True).start()  # restart, same worker id
+            ledger.command(prompt, unknown_ok=True)
+            fleet.send(lambda d, n, p=prompt, i=i: d.command(p, trigger_id=f"replicas-{i}.1.bench"))
+        replies: list[str] = []
+        for i, prompt in enumerate(prompts[:KILL_EDITS]):
+            thread = card_ts_of(stack, prompt, timeout=120)
+            ts, text = _later_ts(thread, 500_000), f"replicas-{i:02d} edit: make scene {i % 5 + 1} icier"
+            ledger.edit(text, prompt, ts)
+
+            def reply(d: SlackDriver, n: int, text: str = text, thread: str = thread, ts: str = ts, i: int = i):
+                event = d.message_event(text, thread_ts=thread, ts=ts)
+                return d.event(event, event_id=f"EvREPLEDIT{i:02d}", retry_num=n or None)
+
+            fleet.send(reply)
+            replies.append(ts)
+        for i, ts in enumerate(replies[:KILL_REVERTS]):
+            deadline = time.monotonic() + 120
+            while not any(
+                r["reply_ts"] == ts and r["state"] in EDIT_FINAL and r["lease_owner"] is None
+                for r in edit_rows(stack)
+            ):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"edit {i} never finished")
+                time.sleep(0.05)
+            if not any(r["reply_ts"] == ts and r["state"] == "complete" for r in edit_rows(stack)):
+                continue
+            ledger.revert(ts)
+            fleet.send(
+                lambda d, n, ts=ts, i=i: d.event(
+                    d.reaction_event(ts), event_id=f"EvREPLREV{i:02d}", retry_num=n or None
+                )
+            )
+        problems = ""
+        try:
+            settle(stack, ledger, timeout=180)
+            outcome = check(stack, ledger)
+            longest = outcome.longest()
+        except AssertionError as exc:
+            problems, longest = str(exc).splitlines()[0][:300], float("nan")
+            print(f"{database_url.split(':')[0]} kill={kill}: {exc}\nlogs: {log_dir}", flush=True)
+        creates = Counter(v["task"] for v in sim_videos(stack))
+        edit_creates = Counter(e["edit_request"] for e in sim_edits(stack))
+        edit_keys = {
+            c.idempotency_key for c in stack.sim.calls if c.method == "POST" and c.path == "/v1/edits"
+        }
+        ready = Counter(
+            c.args.get("thread_ts") for c in posts(stack) if READY in (c.args.get("text") or "")
+        )
+        cards = {p: (job_for(stack, p) or {}).get("card_ts") for p in prompts}
+        per_job = Counter(ready.get(cards[p], 0) if cards[p] else 0 for p in prompts)
+        return {
+            "creates": sum(creates[p] for p in prompts),
+            "dup_creates": sum(max(0, creates[p] - 1) for p in prompts),
+            "edit_keys": len(edit_keys),
+            "edit_creates": sum(edit_creates.values()),
+            "dup_edits": sum(max(0, n - 1) for n in edit_creates.values()),
+            # Jobs a user never heard the end of: a video with neither its completion post nor the
+            # "outcome unknown, run it again" notice (a create cut off by the kill), a reply without
+            # an edit result. `unknown`: the notices, which the product promises instead of a guess.
+            "lost": sum(
+                1
+                for p in prompts
+                if not (cards[p] and ready.get(cards[p])) and not (job_for(stack, p) or {}).get("unknown_notice_ts")
+            )
+            # (A refused edit is told in the thread without a result_ts.)
+            + sum(1 for r in edit_rows(stack) if not r["result_ts"] and r["state"] != "refused"),
+            "unknown": sum(1 for p in prompts if (job_for(stack, p) or {}).get("state") == "unknown"),
+            "posts_per_job": ", ".join(f"{k}×{v}" for k, v in sorted(per_job.items())),
+            "longest": longest,
+            "problems": problems,
+            "reverts": sum(
+                1 for c in stack.sim.calls if c.path.endswith("/revert") and c.status == 200
+            ),
+            "revert_intents": sum(1 for e in ledger.edits.values() if e.revert_sent_at),
+        }
+    finally:
+        fleet.stop()
+        stack.stop()
+
+
+def kill_part() -> None:
+    rows: list[list[Any]] = []
+    base = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
+    with start_postgres(base / "pg") as pg:
+        configs = [
+            ("PostgreSQL", REPLICAS, lambda: pg.new_database("replicas")),
+            ("SQLite", 1, lambda: f"sqlite:///{tempfile.mkdtemp(dir=base)}/bot.db"),
+        ]
+        for name, n, url in configs:
+            without = killed_run(url(), n, False, Path(tempfile.mkdtemp(dir=base)))
+            killed = killed_run(url(), n, True, Path(tempfile.mkdtemp(dir=base)))
+            for label, m in (("no kill", without), ("1 SIGKILL + restart", killed)):
+                added = m["longest"] - without["longest"]
+                rows.append(
+                    [
+                        f"{name}, {n} process{'es' if n > 1 else ''}, {label}",
+                        f"{m['creates']} ({m['dup_creates']} dup)",
+                        f"{m['edit_creates']} ({m['dup_edits']} dup) / {m['edit_keys']} keys",
+                        f"{m['reverts']} / {m['revert_intents']}",
+                        m["lost"],
+                        m["unknown"],
+                        m["posts_per_job"],
+                        f"{m['longest']:.1f}",
+                        "-" if label == "no kill" else f"{added:+.1f}",
+                        m["problems"] or "all invariants hold",
+                    ]
+                )
+    table(
+        [
+            "run",
+            "video creates",
+            "edit creates / idempotency keys",
+            "reverts done / asked",
+            "lost jobs",
+            "told 'outcome unknown'",
+            "completion posts per job (posts×jobs)",
+            "longest wait for a result (s)",
+            "delay the kill added (s)",
+            "check",
+        ],
+        rows,
+        title=(
+            f"{KILL_VIDEOS} videos, {KILL_EDITS} edits, up to {KILL_REVERTS} reverts, one key; expected "
+            f"{KILL_VIDEOS} creates, {KILL_EDITS} edit creates, 1 completion post per job, 0 lost"
+        ),
+    )
+    print(f"logs: {base}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="one run of each instead of three")
+    parser.add_argument("--quick", action="store_true", help="one run of each instead of three (part leases)")
+    parser.add_argument("--part", choices=("leases", "kill", "all"), default="all")
     args = parser.parse_args()
+    if args.part in ("kill", "all"):
+        kill_part()
+    if args.part == "kill":
+        return 0
     jobs = 12
     rounds = 1 if args.quick else 3
     rows = []

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.oauth.oauth_flow import OAuthFlow
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -173,9 +174,29 @@ def create_http_app(
         return JSONResponse({"ok": True})
 
     routes = [Route("/slack/events", events, methods=["POST"]), Route("/healthz", healthz)]
+    if app.oauth_flow is not None:
+        routes += install_routes(app.oauth_flow)
     if probes is not None:
         routes += ops_routes(probes)
     return Starlette(routes=routes, middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)])
+
+
+def install_routes(flow: OAuthFlow) -> list[Route]:
+    """Several workspaces: `GET /slack/install` (302 to Slack's authorize page with a single-use
+    state) and `GET /slack/oauth_redirect` (state checked, code exchanged, installation stored)."""
+
+    async def install(request: Request) -> Response:
+        bolt_response = await run_in_threadpool(flow.handle_installation, to_bolt_request(request, b""))
+        return to_starlette_response(bolt_response)
+
+    async def oauth_redirect(request: Request) -> Response:
+        bolt_response = await run_in_threadpool(flow.handle_callback, to_bolt_request(request, b""))
+        return to_starlette_response(bolt_response)
+
+    return [
+        Route(flow.install_path, install, methods=["GET"]),
+        Route(flow.redirect_uri_path, oauth_redirect, methods=["GET"]),
+    ]
 
 
 def ops_routes(probes: Probes) -> list[Route]:

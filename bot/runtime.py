@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.ERROR)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 TICK_JOB = "knowlify-worker-tick"
+PURGE_JOB = "knowlify-purge-deliveries"
+# Slack delivery keys are kept a day (Slack's retries come within the hour), purged hourly.
+DELIVERY_KEY_TTL_SECONDS = 24 * 3600
+PURGE_EVERY_SECONDS = 3600
 
 
 class Runtime:
@@ -38,7 +43,14 @@ class Runtime:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         init_schema(self.engine)
-        self.store = Store(self.engine)
+        self.store = Store(self.engine, group_commit=True)
+        self.installs: Any = None  # bot.installs.Installs when several workspaces
+        self._scheduler: BackgroundScheduler | None = None
+        self._again = threading.Event()
+        self._running = threading.Lock()
+        if settings.distributed:
+            self._init_distributed(settings, socket_mode=socket_mode, owner=owner)
+            return
         self.client = make_client(settings.secret("slack_bot_token"), settings.slack_api_base)
         self.slack = SlackOps(self.client)
         api_key = settings.secret("knowlify_api_key")
@@ -48,7 +60,7 @@ class Runtime:
         budget = Budget(
             self.store, key_id=self.key_id, window_seconds=window, margin_seconds=min(1.0, window / 5)
         )
-        self.knowlify = KnowlifyClient(
+        self.knowlify: KnowlifyClient | None = KnowlifyClient(
             api_key, settings.knowlify_api_base, budget, timeout=settings.knowlify_timeout_seconds
         )
         self.worker = Worker(
@@ -79,9 +91,44 @@ class Runtime:
         self.services.team_id = str(auth.get("team_id") or "") or None
         self.services.bot_user_id = str(auth.get("user_id") or "") or None
         register_listeners(self.app, self.services)
-        self._scheduler: BackgroundScheduler | None = None
-        self._again = threading.Event()
-        self._running = threading.Lock()
+
+    def _init_distributed(self, settings: Settings, *, socket_mode: bool, owner: str | None) -> None:
+        """Several workspaces: tokens from OAuth installs, a Knowlify key per workspace (bot.workspaces).
+        Imported here: the single-workspace set-up never loads the OAuth stores or the crypto."""
+        from bot.installs import Installs
+        from bot.vault import Vault
+        from bot.workspaces import Workspaces, WorkspaceWorkers
+
+        vault = Vault(settings.secret("knowlify_encryption_keys"))
+        self.installs = Installs(
+            client_id=str(settings.slack_client_id),
+            client_secret=settings.secret("slack_client_secret"),
+            database_url=settings.database_url,
+            slack_api_base=settings.slack_api_base,
+            vault=vault,
+        )
+        self.workspaces = Workspaces(settings, self.store, self.installs, vault)
+        self.client = make_client("", settings.slack_api_base)  # each request gets its workspace's token
+        self.slack = SlackOps(self.client)  # per request, listeners get their workspace's (connect.py)
+        self.key_id = ""
+        self.knowlify = None
+        self.worker = WorkspaceWorkers(  # type: ignore[assignment]
+            settings, self.store, self.workspaces, owner=owner or settings.knowlify_worker_id
+        )
+        self.services = Services(
+            settings, self.store, self.slack, self.key_id, kick=self.kick, workspaces=self.workspaces
+        )
+        self.probes = Probes(settings.database_url, self.engine)
+        self.app = metrics.MeteredApp(
+            client=self.client,
+            signing_secret=settings.secret("slack_signing_secret"),
+            request_verification_enabled=not socket_mode,
+            process_before_response=True,
+            oauth_flow=self.installs.flow,
+            authorize=self.installs.authorize,
+            installation_store_bot_only=True,
+        )
+        register_listeners(self.app, self.services)
 
     # --- the worker loop -----------------------------------------------------------------
 
@@ -118,8 +165,25 @@ class Runtime:
             id=TICK_JOB,
             next_run_time=datetime.now(UTC),
         )
+        scheduler.add_job(
+            self.purge_deliveries,
+            "interval",
+            seconds=PURGE_EVERY_SECONDS,
+            id=PURGE_JOB,
+            next_run_time=datetime.now(UTC),
+        )
         scheduler.start()
         self._scheduler = scheduler
+
+    def purge_deliveries(self) -> None:
+        """Drop delivery keys older than a day (every replica may run it; deleting twice is harmless)."""
+        try:
+            n = self.store.purge_deliveries(self.store.clock() - DELIVERY_KEY_TTL_SECONDS)
+        except Exception as exc:  # a locked or unreachable database: the next run catches up
+            log.warning("delivery keys not purged: %s", type(exc).__name__)
+            return
+        if n:
+            log.info("purged %d Slack delivery keys older than 24 hours", n)
 
     def kick(self) -> None:
         """Run a tick now instead of at the next interval (new work just arrived)."""
@@ -135,5 +199,9 @@ class Runtime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
-        self.knowlify.close()
+        if self.knowlify is not None:
+            self.knowlify.close()
+        if self.installs is not None:
+            self.worker.close()  # type: ignore[attr-defined]
+            self.installs.close()
         self.engine.dispose()

@@ -1,4 +1,4 @@
-"""Every setting of PRODUCT.md §3, read from the environment and a `.env` file.
+"""Every setting in README.md's Settings tables, read from the environment and a `.env` file.
 
 A missing or malformed value stops start-up with one line that names the variable (exit status 2),
 never a traceback: `load_settings()` turns pydantic's errors into a `SettingsError` the CLI prints.
@@ -19,12 +19,14 @@ KEY_PATTERN = re.compile(r"^kn_[0-9a-fA-F]{64}$")
 
 Mode = Literal["serve", "socket", "demo"]
 
-# Which variables each mode cannot run without (PRODUCT.md §3).
+# Which variables each mode cannot run without (README.md, "`socket` or `serve`").
 REQUIRED = {
     "serve": ("slack_bot_token", "slack_signing_secret", "knowlify_api_key"),
     "socket": ("slack_bot_token", "slack_app_token", "knowlify_api_key"),
     "demo": (),
 }
+# `serve` for several workspaces (no SLACK_BOT_TOKEN): KNOWLIFY_API_KEY is not used then.
+DISTRIBUTED_REQUIRED = ("slack_client_id", "slack_client_secret", "slack_signing_secret", "knowlify_encryption_keys")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -70,6 +72,10 @@ class Settings(BaseSettings):
     knowlify_log_format: str = "text"
     # How often the worker looks for due work; each job keeps its own poll interval on top.
     worker_tick_seconds: float = Field(default=0.5)
+    # Distribution (several workspaces installed through OAuth, each with its own Knowlify key).
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    knowlify_encryption_keys: SecretStr | None = None
     # Per person, in any 24 hours (0 = no limit): videos created and edits requested.
     knowlify_user_videos_per_day: int = 20
     knowlify_user_edits_per_day: int = 50
@@ -100,6 +106,15 @@ class Settings(BaseSettings):
     def _key(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and not KEY_PATTERN.match(v.get_secret_value()):
             raise ValueError("must be kn_ followed by 64 hexadecimal characters")
+        return v
+
+    @field_validator("knowlify_encryption_keys")
+    @classmethod
+    def _encryption_keys(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            from bot.vault import parse_keys
+
+            parse_keys(v.get_secret_value())  # ValueError names what is wrong, never the keys
         return v
 
     @field_validator("slack_api_url", "knowlify_api_base")
@@ -162,6 +177,16 @@ class Settings(BaseSettings):
         return int(text)
 
     @property
+    def distributed(self) -> bool:
+        """Several workspaces through OAuth: the app's credentials and encryption keys, no bot token."""
+        return (
+            self.slack_bot_token is None
+            and bool(self.slack_client_id)
+            and self.slack_client_secret is not None
+            and self.knowlify_encryption_keys is not None
+        )
+
+    @property
     def slack_api_base(self) -> str:
         """slack_sdk joins method names onto the base, so it needs the trailing slash."""
         return self.slack_api_url if self.slack_api_url.endswith("/") else self.slack_api_url + "/"
@@ -172,8 +197,16 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter that scrubs them."""
-        names = ("slack_bot_token", "slack_signing_secret", "slack_app_token", "knowlify_api_key")
-        return [s for s in (self.secret(n) for n in names) if s]
+        names = (
+            "slack_bot_token",
+            "slack_signing_secret",
+            "slack_app_token",
+            "knowlify_api_key",
+            "slack_client_secret",
+            "knowlify_encryption_keys",
+        )
+        values = [s for s in (self.secret(n) for n in names) if s]
+        return values + [k.strip() for k in self.secret("knowlify_encryption_keys").split(",") if k.strip()]
 
 
 def load_settings(mode: Mode, **overrides: object) -> Settings:
@@ -187,7 +220,10 @@ def load_settings(mode: Mode, **overrides: object) -> Settings:
         if err["type"] in ("float_parsing", "int_parsing"):
             message = "must be a number greater than 0"
         raise SettingsError(f"{name} {message}") from None
-    for name in REQUIRED[mode]:
+    required = REQUIRED[mode]
+    if mode == "serve" and settings.distributed:
+        required = DISTRIBUTED_REQUIRED
+    for name in required:
         if getattr(settings, name) is None:
             raise SettingsError(f"{name.upper()} is not set; `knowlify-slack {mode}` needs it")
     return settings

@@ -1,8 +1,9 @@
 """In-process simulator of the Knowlify v1 HTTP API (a Starlette ASGI app).
 
 `knowlify-slack demo`, `knowlify-slack simulator` and the test suite run against it, so it follows
-/work/shared/knowlify-api.md to the letter wherever the docs speak, and makes the choices below where
-they are silent or contradict themselves (knowlify-api.md §13–14). All timing derives from the injected
+Knowlify's public docs (https://docs.knowlify.com; what the bot relies on is in
+docs/knowlify-api-notes.md) to the letter wherever they speak, and makes the choices below where
+they are silent or contradict themselves. All timing derives from the injected
 `clock`; `advance()` replays due transitions in time order under one lock, so a fake clock gives fully
 deterministic runs without background threads.
 
@@ -352,6 +353,8 @@ class KnowlifySimulator:
         self._lock = threading.RLock()
         self._calls_cond = threading.Condition()
         self.calls: list[SimCall] = []
+        # Keys revoked in the (simulated) Knowlify dashboard: well-formed, yet answered 401.
+        self.revoked_keys: set[str] = set()
         self._clock0 = clock()
         self._wall0 = datetime.now(UTC)
         self._callers: dict[str, _Caller] = {}
@@ -824,7 +827,7 @@ class KnowlifySimulator:
             try:
                 if not key:
                     raise _HTTPError(401, "missing API key (X-API-Key header)")
-                if not KEY_RE.match(key):
+                if not KEY_RE.match(key) or key.lower() in self.revoked_keys:
                     raise _HTTPError(401, "invalid API key")
                 caller = self._caller(self._user_id(key))
                 headers = self._rate_limit(caller, bucket, now)

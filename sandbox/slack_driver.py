@@ -73,6 +73,19 @@ class SlackDriver:
     def close(self) -> None:
         self.client.close()
 
+    def for_team(self, team_id: str, *, bot_user_id: str, team_domain: str | None = None) -> SlackDriver:
+        """A driver for another workspace of the same app: same endpoint, same signing secret
+        (one app has one), that workspace's team id and bot user in every payload."""
+        return SlackDriver(
+            self.events_url,
+            self.signing_secret,
+            team_id=team_id,
+            api_app_id=self.api_app_id,
+            bot_user_id=bot_user_id,
+            hooks_base=self.hooks_base,
+            team_domain=team_domain or team_id.lower(),
+        )
+
     def __enter__(self) -> SlackDriver:
         return self
 
@@ -272,6 +285,32 @@ class SlackDriver:
                     "type": "button",
                     "action_id": action_id,
                     "block_id": block_id,
+                    "value": value,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+
+    def home_action_payload(
+        self, action_id: str, value: str = "", *, user: str = "U0ADA0001", view_id: str = "VHOME0001"
+    ) -> dict[str, Any]:
+        """A `block_actions` payload for a button in the App Home tab (no channel, no message)."""
+        return {
+            "type": "block_actions",
+            "user": self._user_obj(user),
+            "api_app_id": self.api_app_id,
+            "token": LEGACY_TOKEN,
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": self._trigger_id(),
+            "team": {"id": self.team_id, "domain": self.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": {"id": view_id, "type": "home", "team_id": self.team_id, "callback_id": ""},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "home",
                     "value": value,
                     "action_ts": f"{time.time():.6f}",
                 }

@@ -6,6 +6,12 @@ messages, views) to answer the methods the bot uses the way Slack does, records 
 assertions, can inject faults (`ok: false`, HTTP 429 + Retry-After), and renders what a Slack user
 would see (`transcript()`).
 
+Several workspaces: the default one (`team_id`, `bot_token`) always exists; `add_workspace` adds
+more, and `oauth.v2.access` installs the app into any of them, issuing a bot token of its own. Each
+token belongs to one team: a call acts in its token's workspace only (its users, its channels), and
+every recorded call keeps the token it carried and that token's team (`Call.token`, `Call.team`), so
+tests can assert that each workspace's calls used its own token.
+
 All state lives behind one lock; a `threading.Condition` on that lock lets tests block until the
 bot has made the calls they expect (`wait_for`) instead of sleeping.
 """
@@ -13,6 +19,7 @@ bot has made the calls they expect (`wait_for`) instead of sleeping.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import copy
@@ -26,7 +33,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -50,6 +57,8 @@ class Call:
     response: dict[str, Any]
     at: float
     status: int = 200
+    token: str | None = None  # the token the call carried (None for oauth.v2.access)
+    team: str | None = None  # the workspace that token belongs to
 
 
 @dataclass
@@ -102,6 +111,10 @@ class SlackStandIn:
         self._sockets: list[_SocketConn] = []
         self._pending_acks: dict[str, concurrent.futures.Future[dict[str, Any]]] = {}
         self._refuse_sockets = False
+        self._caller_team = team_id  # the team of the call being handled (lock held)
+        self.client_id: str | None = None
+        self.client_secret: str | None = None
+        self.redirect_uri: str | None = None
         self.reset()
 
         self._handlers: dict[str, Callable[[dict[str, Any], Request], dict[str, Any]]] = {
@@ -116,6 +129,7 @@ class SlackStandIn:
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
+            "oauth.v2.access": self._oauth_v2_access,
         }
         self.app = Starlette(
             routes=[
@@ -149,19 +163,73 @@ class SlackStandIn:
             self._faults: dict[str, deque[_Fault]] = {}
             self._latency: dict[str, float] = {}
             self._refuse_sockets = False
+            self._workspaces: dict[str, dict[str, str]] = {}
+            self._tokens: dict[str, str] = {self.bot_token: self.team_id}
+            self._codes: dict[str, dict[str, str]] = {}
             self._cond.notify_all()
+        self.add_workspace(self.team_id, self.team, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
         self.add_channel("C0DESIGN1", name="design")
         self.add_user(self.bot_user_id, name=BOT_NAME, is_bot=True)
         self.add_user("U0ADA0001", name="ada")
         self.add_user("U0BOB0002", name="bob")
         self.add_user("U0ADM0003", name="admin", is_admin=True)
 
+    def add_workspace(
+        self, team_id: str, team: str, *, bot_user_id: str | None = None, bot_id: str | None = None
+    ) -> None:
+        """Register another workspace (its bot user exists once the app is installed there)."""
+        with self._lock:
+            self._workspaces[team_id] = {
+                "team_id": team_id,
+                "team": team,
+                "bot_user_id": bot_user_id or f"U{team_id[1:]}BOT",
+                "bot_id": bot_id or f"B{team_id[1:]}BOT",
+            }
+        self.add_user(self._workspaces[team_id]["bot_user_id"], name=BOT_NAME, is_bot=True, team_id=team_id)
+
+    def workspace(self, team_id: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._workspaces[team_id])
+
+    def configure_oauth(self, client_id: str, client_secret: str, redirect_uri: str | None = None) -> None:
+        """The app's credentials, which `oauth.v2.access` checks as Slack does."""
+        with self._lock:
+            self.client_id, self.client_secret, self.redirect_uri = client_id, client_secret, redirect_uri
+
+    def approve(self, team_id: str, user: str, scope: str = "") -> str:
+        """What a person clicking "Allow" on slack.com's authorize page produces: a one-time code
+        that `oauth.v2.access` exchanges for `team_id`'s bot token."""
+        with self._lock:
+            if team_id not in self._workspaces:
+                raise KeyError(team_id)
+            code = f"code-{uuid.uuid4().hex}"
+            self._codes[code] = {"team_id": team_id, "user": user, "scope": scope}
+            return code
+
+    def tokens_of(self, team_id: str) -> list[str]:
+        """The valid bot tokens of a workspace (one, once installed; none after uninstall)."""
+        with self._lock:
+            return [t for t, team in self._tokens.items() if team == team_id]
+
+    def revoke(self, team_id: str) -> None:
+        """Uninstall: every token of the workspace stops working (invalid_auth / token_revoked)."""
+        with self._lock:
+            for token in [t for t, team in self._tokens.items() if team == team_id]:
+                del self._tokens[token]
+
     def add_channel(
-        self, channel_id: str, *, private: bool = False, member: bool = True, name: str | None = None
+        self,
+        channel_id: str,
+        *,
+        private: bool = False,
+        member: bool = True,
+        name: str | None = None,
+        team_id: str | None = None,
     ) -> None:
         """Register a conversation; `member` says whether the bot is in it (events need membership)."""
         with self._lock:
             self._channels[channel_id] = {
+                "team": team_id or self.team_id,
                 "id": channel_id,
                 "name": name or channel_id.lower(),
                 "is_private": private,
@@ -182,17 +250,19 @@ class SlackStandIn:
     ) -> None:
         """Register a workspace member for `users.info` (admin/owner flags drive revert permission).
 
-        `team_id` other than the stand-in's makes a Slack Connect member of another workspace (whose
-        admin flags are about that workspace); `is_stranger` is how Slack marks some of them.
+        `team_id` of a workspace registered with `add_workspace` makes a member of that workspace,
+        whom only that workspace's token can look up. Any other `team_id` makes a Slack Connect
+        member of an outside workspace (whose admin flags are about that workspace), visible to
+        every token; `is_stranger` is how Slack marks some of them.
         """
         with self._lock:
             self._users[user_id] = {
+                "team": team_id or self.team_id,
                 "id": user_id,
                 "name": name or user_id.lower(),
                 "is_admin": is_admin,
                 "is_owner": is_owner,
                 "is_bot": is_bot,
-                "team_id": team_id,
                 "is_stranger": is_stranger,
             }
 
@@ -240,9 +310,19 @@ class SlackStandIn:
 
     # ------------------------------------------------------------------ recorder
 
-    def _record(self, method: str, args: dict[str, Any], response: dict[str, Any], status: int) -> None:
+    def _record(
+        self,
+        method: str,
+        args: dict[str, Any],
+        response: dict[str, Any],
+        status: int,
+        token: str | None = None,
+        team: str | None = None,
+    ) -> None:
         """Append a call and wake waiters; caller holds the lock."""
-        self.calls.append(Call(method, copy.deepcopy(args), copy.deepcopy(response), time.time(), status))
+        self.calls.append(
+            Call(method, copy.deepcopy(args), copy.deepcopy(response), time.time(), status, token, team)
+        )
         self._cond.notify_all()
 
     def wait_for(
@@ -434,6 +514,11 @@ class SlackStandIn:
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             token = auth[7:].strip()
+        elif auth.lower().startswith("basic "):  # oauth.v2.access: the app's credentials
+            with contextlib.suppress(ValueError):
+                user, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
+                args.setdefault("client_id", unquote_plus(user))
+                args.setdefault("client_secret", unquote_plus(password))
 
         latency = self._latency.get(method)
         if latency:
@@ -442,9 +527,13 @@ class SlackStandIn:
         with self._cond:
             status = 200
             handler = self._handlers.get(method)
+            team = self._tokens.get(token or "")
+            self._caller_team = team or self.team_id
             if handler is None:
                 body = _err("unknown_method")
-            elif token not in (self.bot_token, self.app_token):
+            elif method == "oauth.v2.access":
+                body = handler(args, request)
+            elif token not in self._tokens and token != self.app_token:
                 body = _err("invalid_auth")
             elif (method == "apps.connections.open") != (token == self.app_token):
                 body = _err("not_allowed_token_type")
@@ -455,7 +544,7 @@ class SlackStandIn:
                     headers["Retry-After"] = str(fault.retry_after)
             else:
                 body = handler(args, request)
-            self._record(method, args, body, status)
+            self._record(method, args, body, status, token, team)
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def _hook_endpoint(self, request: Request) -> Response:
@@ -501,6 +590,7 @@ class SlackStandIn:
             dm = "D" + channel[1:]
             if dm not in self._channels:
                 self._channels[dm] = {
+                    "team": self._users[channel]["team"],
                     "id": dm,
                     "name": f"dm-{self._users[channel]['name']}",
                     "is_private": True,
@@ -509,7 +599,7 @@ class SlackStandIn:
                 }
             channel = dm
         ch = self._channels.get(channel)
-        if ch is None:
+        if ch is None or ch["team"] != self._caller_team:
             return None, "channel_not_found"
         if not ch["is_member"]:
             return None, "channel_not_found" if ch["is_private"] else "not_in_channel"
@@ -521,24 +611,29 @@ class SlackStandIn:
             "user": m["user"],
             "text": m["text"],
             "ts": m["ts"],
-            "team": self.team_id,
+            "team": m.get("team", self.team_id),
         }
         if m["from_bot"]:
-            out.update(bot_id=self.bot_id, app_id=APP_ID)
+            out.update(bot_id=m.get("bot_id") or self.bot_id, app_id=APP_ID)
         if m.get("blocks"):
             out["blocks"] = m["blocks"]
         if m.get("thread_ts"):
             out["thread_ts"] = m["thread_ts"]
         return out
 
+    def _ws(self) -> dict[str, str]:
+        """The workspace of the call being handled."""
+        return self._workspaces[self._caller_team]
+
     def _auth_test(self, args: dict[str, Any], request: Request) -> dict[str, Any]:
+        ws = self._ws()
         return _ok(
-            url=f"https://{self.team}.slack.com/",
-            team=self.team,
+            url=f"https://{ws['team']}.slack.com/",
+            team=ws["team"],
             user=BOT_NAME,
-            team_id=self.team_id,
-            user_id=self.bot_user_id,
-            bot_id=self.bot_id,
+            team_id=ws["team_id"],
+            user_id=ws["bot_user_id"],
+            bot_id=ws["bot_id"],
             is_enterprise_install=False,
         )
 
@@ -556,8 +651,9 @@ class SlackStandIn:
             "text": args.get("text") or "",
             "blocks": args.get("blocks"),
             "thread_ts": thread_ts,
-            "user": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "user": self._ws()["bot_user_id"],
+            "bot_id": self._ws()["bot_id"],
+            "team": self._caller_team,
             "subtype": None,
             "from_bot": True,
             "updates": [],
@@ -588,7 +684,7 @@ class SlackStandIn:
         if error:
             return _err(error)
         user = args.get("user")
-        if user not in self._users:
+        if user not in self._users or self._users[user]["team"] != self._caller_team:
             return _err("user_not_found")
         if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
             return _err("no_text")
@@ -608,7 +704,7 @@ class SlackStandIn:
 
     def _conversations_join(self, args: dict[str, Any], request: Request) -> dict[str, Any]:
         ch = self._channels.get(args.get("channel") or "")
-        if ch is None:
+        if ch is None or ch["team"] != self._caller_team:
             return _err("channel_not_found")
         if ch["is_private"] or ch["is_im"]:
             return _err("method_not_supported_for_channel_type")
@@ -637,21 +733,21 @@ class SlackStandIn:
             return _err("invalid_arguments")
         msg = self._messages.get((channel, ts))  # type: ignore[arg-type]
         if msg is not None:
-            if any(r["name"] == name and r["user"] == self.bot_user_id for r in msg["reactions"]):
+            if any(r["name"] == name and r["user"] == self._ws()["bot_user_id"] for r in msg["reactions"]):
                 return _err("already_reacted")
-            msg["reactions"].append({"name": name, "user": self.bot_user_id})
+            msg["reactions"].append({"name": name, "user": self._ws()["bot_user_id"]})
         return _ok()
 
     def _users_info(self, args: dict[str, Any], request: Request) -> dict[str, Any]:
         u = self._users.get(args.get("user") or "")
-        if u is None:
+        if u is None or (u["team"] != self._caller_team and u["team"] in self._workspaces):
             return _err("user_not_found")
         extra = {"is_stranger": True} if u.get("is_stranger") else {}
         return _ok(
             user={
                 **extra,
                 "id": u["id"],
-                "team_id": u.get("team_id") or self.team_id,
+                "team_id": u["team"],
                 "name": u["name"],
                 "real_name": u["name"].title(),
                 "deleted": False,
@@ -667,9 +763,9 @@ class SlackStandIn:
         stored = copy.deepcopy(view)
         stored.update(
             id=view_id or f"V{uuid.uuid4().hex[:10].upper()}",
-            team_id=self.team_id,
+            team_id=self._caller_team,
             app_id=APP_ID,
-            bot_id=self.bot_id,
+            bot_id=self._ws()["bot_id"],
             hash=f"{time.time():.6f}.{uuid.uuid4().hex[:8]}",
         )
         stored.setdefault("state", {"values": {}})
@@ -712,11 +808,41 @@ class SlackStandIn:
         view, user = args.get("view"), args.get("user_id")
         if not isinstance(view, dict) or not user:
             return _err("invalid_arguments")
-        if user not in self._users:
+        if user not in self._users or self._users[user]["team"] != self._caller_team:
             return _err("user_not_found")
         stored = self._store_view(view)
         self._home[user] = stored
         return _ok(view=stored)
+
+    def _oauth_v2_access(self, args: dict[str, Any], request: Request) -> dict[str, Any]:
+        """Exchange a one-time code for a bot token, checking the app's credentials as Slack does.
+        A reinstall issues a new token and revokes the workspace's old one."""
+        if not self.client_id or args.get("client_id") != self.client_id:
+            return _err("invalid_client_id")
+        if args.get("client_secret") != self.client_secret:
+            return _err("bad_client_secret")
+        grant = self._codes.pop(args.get("code") or "", None)
+        if grant is None:
+            return _err("invalid_code")
+        if self.redirect_uri and args.get("redirect_uri") not in (None, "", self.redirect_uri):
+            return _err("bad_redirect_uri")
+        team_id = grant["team_id"]
+        ws = self._workspaces[team_id]
+        for old in [t for t, team in self._tokens.items() if team == team_id]:
+            del self._tokens[old]
+        token = f"xoxb-{team_id}-{uuid.uuid4().hex}"
+        self._tokens[token] = team_id
+        return _ok(
+            access_token=token,
+            token_type="bot",
+            scope=grant["scope"],
+            bot_user_id=ws["bot_user_id"],
+            app_id=APP_ID,
+            team={"id": team_id, "name": ws["team"]},
+            enterprise=None,
+            is_enterprise_install=False,
+            authed_user={"id": grant["user"]},
+        )
 
     def _apps_connections_open(self, args: dict[str, Any], request: Request) -> dict[str, Any]:
         host = request.headers.get("host") or f"127.0.0.1:{request.url.port}"

@@ -12,6 +12,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
 
 from bot.http_server import create_http_app
 from bot.runtime import Runtime
@@ -25,6 +28,10 @@ BOT_TOKEN = "xoxb-sandbox-0000000000-bot"
 APP_TOKEN = "xapp-1-sandbox-app-token"
 SIGNING_SECRET = "sandbox-signing-secret-0123456789"
 API_KEY = "kn_" + "5a" * 32
+# Several workspaces (StackConfig.distributed): the app's OAuth credentials and the encryption key.
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "sandbox-client-secret-0123456789abcdef"
+ENCRYPTION_KEY = "kWtB73ily7klCje4Q0F95Gu-J7txsX7zei1e05B6LzA="
 
 
 @dataclass
@@ -38,6 +45,7 @@ class StackConfig:
     api_key: str = API_KEY
     revert_emoji: str = "rewind"
     sim: dict[str, Any] = field(default_factory=dict)
+    distributed: bool = False  # OAuth installs and a Knowlify key per workspace instead of one of each
 
 
 class LocalStack:
@@ -58,6 +66,7 @@ class LocalStack:
             )
         )
         self.slack = SlackStandIn(bot_token=BOT_TOKEN, app_token=APP_TOKEN)
+        self.slack.configure_oauth(CLIENT_ID, CLIENT_SECRET)
         self.sim_server = ServerThread(self.sim.app)
         self.slack_server = ServerThread(self.slack.app)
         self.runtime: Runtime | None = None
@@ -82,6 +91,15 @@ class LocalStack:
             knowlify_revert_emoji=self.config.revert_emoji,
             worker_tick_seconds=self.config.tick_seconds,
         )
+        if self.config.distributed:
+            values.update(
+                slack_bot_token=None,
+                slack_app_token=None,
+                knowlify_api_key=None,
+                slack_client_id=CLIENT_ID,
+                slack_client_secret=CLIENT_SECRET,
+                knowlify_encryption_keys=ENCRYPTION_KEY,
+            )
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -106,6 +124,24 @@ class LocalStack:
             KNOWLIFY_WORKER_ID="sandbox-bot-1",
         )
         return env
+
+    def install(self, team_id: str, user: str) -> httpx.Response:
+        """What an installer's browser does: /slack/install, "Allow" on Slack's page (the stand-in
+        issues the code), then the redirect back with code and state. Returns the bot's last answer."""
+        assert self.bot_server is not None, "start the bot first"
+        with httpx.Client(base_url=self.bot_server.url, timeout=10) as browser:
+            start = browser.get("/slack/install")
+            location = start.headers["location"]
+            query = parse_qs(urlparse(location).query)
+            code = self.slack.approve(team_id, user, scope=query.get("scope", [""])[0])
+            return browser.get("/slack/oauth_redirect", params={"code": code, "state": query["state"][0]})
+
+    def driver_for(self, team_id: str) -> SlackDriver:
+        """A signed-request driver for one workspace (its team id and bot user)."""
+        assert self.driver is not None, "start the bot first"
+        if team_id == self.slack.team_id:
+            return self.driver
+        return self.driver.for_team(team_id, bot_user_id=self.slack.workspace(team_id)["bot_user_id"])
 
     def driver_payloads(self) -> SlackDriver:
         """Payload builders for Socket Mode envelopes (no bot HTTP endpoint needed)."""

@@ -6,7 +6,8 @@ Times are epoch seconds (floats) so that several processes agree on them.
 
 from __future__ import annotations
 
-from sqlalchemy import Index, UniqueConstraint
+import sqlalchemy as sa
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -139,3 +140,81 @@ class BudgetScope(SQLModel, table=True):
 
     scope: str = Field(primary_key=True)
     blocked_until: float = 0.0
+
+
+class WorkspaceKey(SQLModel, table=True):
+    """Several workspaces: each one's own Knowlify key, encrypted and bound to the workspace
+    (bot.vault); only its last four characters and its fingerprint (its budget's key id) are clear.
+    The workspaces' installations (bot tokens, encrypted too) are in slack_sdk's tables."""
+
+    __tablename__ = "workspace_key"
+
+    team_id: str = Field(primary_key=True)
+    ciphertext: str = Field(sa_column=Column(Text, nullable=False))
+    last4: str
+    key_id: str  # fingerprint of the key: its budget scope
+    connected_by: str
+    connected_at: float = 0.0
+
+
+# slack_sdk's OAuth tables, as bot.installs uses them (its SQLAlchemy stores get these Table objects):
+# slack_sdk's own columns, except the token columns, which are TEXT since they hold ciphertext.
+# Declared here so that the migrations (0004_workspaces) and the models are checked against each other.
+slack_installations = sa.Table(
+    "slack_installations",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.String(32), nullable=False),
+    sa.Column("app_id", sa.String(32), nullable=False),
+    sa.Column("enterprise_id", sa.String(32)),
+    sa.Column("enterprise_name", sa.String(200)),
+    sa.Column("enterprise_url", sa.String(200)),
+    sa.Column("team_id", sa.String(32)),
+    sa.Column("team_name", sa.String(200)),
+    sa.Column("bot_token", sa.Text()),
+    sa.Column("bot_id", sa.String(32)),
+    sa.Column("bot_user_id", sa.String(32)),
+    sa.Column("bot_scopes", sa.String(1000)),
+    sa.Column("bot_refresh_token", sa.Text()),
+    sa.Column("bot_token_expires_at", sa.DateTime()),
+    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("user_token", sa.Text()),
+    sa.Column("user_scopes", sa.String(1000)),
+    sa.Column("user_refresh_token", sa.Text()),
+    sa.Column("user_token_expires_at", sa.DateTime()),
+    sa.Column("incoming_webhook_url", sa.String(200)),
+    sa.Column("incoming_webhook_channel", sa.String(200)),
+    sa.Column("incoming_webhook_channel_id", sa.String(200)),
+    sa.Column("incoming_webhook_configuration_url", sa.String(200)),
+    sa.Column("is_enterprise_install", sa.Boolean(), default=False, nullable=False),
+    sa.Column("token_type", sa.String(32)),
+    sa.Column("installed_at", sa.DateTime(), nullable=False, default=sa.func.now()),
+    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
+)
+slack_bots = sa.Table(
+    "slack_bots",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.String(32), nullable=False),
+    sa.Column("app_id", sa.String(32), nullable=False),
+    sa.Column("enterprise_id", sa.String(32)),
+    sa.Column("enterprise_name", sa.String(200)),
+    sa.Column("team_id", sa.String(32)),
+    sa.Column("team_name", sa.String(200)),
+    sa.Column("bot_token", sa.Text()),
+    sa.Column("bot_id", sa.String(32)),
+    sa.Column("bot_user_id", sa.String(32)),
+    sa.Column("bot_scopes", sa.String(1000)),
+    sa.Column("bot_refresh_token", sa.Text()),
+    sa.Column("bot_token_expires_at", sa.DateTime()),
+    sa.Column("is_enterprise_install", sa.Boolean(), default=False, nullable=False),
+    sa.Column("installed_at", sa.DateTime(), nullable=False, default=sa.func.now()),
+    Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
+)
+slack_oauth_states = sa.Table(
+    "slack_oauth_states",
+    SQLModel.metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("state", sa.String(200), nullable=False),
+    sa.Column("expire_at", sa.DateTime(), nullable=False),
+)

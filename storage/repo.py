@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from storage.group_commit import GroupCommit
+from storage.group_commit import supported as group_commit_supported
 from storage.models import (
     BudgetScope,
     EditJob,
@@ -28,6 +30,9 @@ from storage.models import (
 )
 
 L = TypeVar("L", VideoJob, EditJob)
+# SlackDelivery keys that mark something done once per thread (the "how to ask for an edit" hint
+# to each person), not a delivery: purge_deliveries leaves them.
+THREAD_STATE_PREFIXES = ("edit-hint:",)
 
 # Kept in step with bot.core.lifecycle (storage does not import the bot).
 EDIT_CANCELLED = "cancelled"
@@ -41,9 +46,18 @@ UNCOUNTED_EDIT_STATES = ("refused", EDIT_CANCELLED)
 
 
 class Store:
-    def __init__(self, engine: Engine, clock: Any = time.time) -> None:
+    def __init__(self, engine: Engine, clock: Any = time.time, *, group_commit: bool = False) -> None:
+        """`group_commit`: new jobs go through one writer thread, many per transaction
+        (storage.group_commit), so simultaneous commands do not queue for the lock one by one."""
         self.engine = engine
         self.clock = clock
+        self._group = GroupCommit(engine) if group_commit and group_commit_supported(engine) else None
+        self._reader = engine.execution_options(read_only=True)
+
+    def reading(self) -> Session:
+        """A session for reads only: on SQLite it takes no write lock, so the checks made before an
+        ack never queue behind the worker's writes (storage.db)."""
+        return Session(self._reader, expire_on_commit=False)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -55,6 +69,8 @@ class Store:
         now = self.clock()
         job.created_at = job.updated_at = now
         job.next_run_at = now
+        if self._group is not None:
+            return self._group.add_video(job)
         with self.session() as s:
             s.add(job)
             try:
@@ -62,8 +78,7 @@ class Store:
             except IntegrityError:
                 s.rollback()
                 return None
-            s.refresh(job)
-            return job
+            return job  # the id came back with the INSERT: no second round trip
 
     def add_edit(self, edit: EditJob, delivery_key: str | None) -> EditJob | None:
         """Insert an edit, its thread message and the delivery key in one transaction.
@@ -139,13 +154,29 @@ class Store:
                 s.rollback()
                 return False
 
-    def video_by_request_key(self, request_key: str) -> VideoJob | None:
+    def purge_deliveries(self, older_than: float) -> int:
+        """Forget delivery keys received before `older_than` (epoch seconds); returns how many.
+
+        Slack redelivers within minutes, and a repeated command or reply is also caught by its own
+        row (trigger_id, message ts), so a key older than a day protects nothing and only grows.
+        Keys under THREAD_STATE_PREFIXES are not deliveries but "done once per thread" marks, kept
+        as long as their thread.
+        """
+        kept = [col(SlackDelivery.key).not_like(f"{prefix}%") for prefix in THREAD_STATE_PREFIXES]
         with self.session() as s:
+            result = s.exec(
+                delete(SlackDelivery).where(col(SlackDelivery.received_at) < older_than, *kept)
+            )
+            s.commit()
+            return int(result.rowcount or 0)
+
+    def video_by_request_key(self, request_key: str) -> VideoJob | None:
+        with self.reading() as s:
             return s.exec(select(VideoJob).where(VideoJob.request_key == request_key)).first()
 
     def video_times(self, team_id: str, user_id: str, since: float) -> list[float]:
         """When this person's counted video requests since `since` were made (for the daily limit)."""
-        with self.session() as s:
+        with self.reading() as s:
             return list(
                 s.exec(
                     select(VideoJob.created_at).where(
@@ -299,6 +330,8 @@ class Store:
         (its owner crashed) is claimable again.
         """
         now = self.clock()
+        if not self._any_due(model, now):
+            return []
         due = (
             select(model.id)
             .where(
@@ -312,8 +345,9 @@ class Store:
                     col(model.lease_owner) == owner,
                 ),
             )
-            # Oldest first among due rows: requests are served in the order they arrived.
-            .order_by(col(model.id))
+            # Most overdue first, then in arrival order. Walking the next_run_at index stops after
+            # `limit` due rows, so the many rows that are not due (or finished) cost nothing.
+            .order_by(col(model.next_run_at), col(model.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -331,6 +365,29 @@ class Store:
             rows = list(s.exec(select(model).where(col(model.id).in_(ids))))
         rows.sort(key=lambda r: r.id or 0)
         return rows
+
+    def _any_due(self, model: type[L], now: float) -> bool:
+        """Whether any row of the table is due, read on a bare connection: with thousands of jobs
+        between two polls, most ticks find nothing, and then skip the claim's UPDATE (on SQLite it
+        takes the database's write lock, which the 3-second ack path waits for) and its cost in
+        statement building. Walks the next_run_at index; stops at the first due row."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        conn = self.engine.raw_connection()
+        driver = conn.driver_connection
+        # psycopg: autocommit spares the BEGIN and ROLLBACK round trips (pysqlite has none already).
+        manual = getattr(driver, "autocommit", True) is False
+        try:
+            if manual:
+                driver.autocommit = True  # type: ignore[union-attr]
+            cursor = conn.cursor()
+            cursor.execute(f"SELECT 1 FROM {model.__tablename__} WHERE next_run_at <= {mark} LIMIT 1", (now,))
+            found = cursor.fetchone() is not None
+            cursor.close()
+        finally:
+            if manual:
+                driver.autocommit = False  # type: ignore[union-attr]
+            conn.close()
+        return found
 
     def save(self, row: Leased, owner: str, **values: Any) -> bool:
         """Write `values` to a leased row only while `owner` still holds its lease."""

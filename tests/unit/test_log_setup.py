@@ -23,6 +23,11 @@ def output() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(RECORD_START + "%(levelname)s %(name)s: %(message)s"))
     root.handlers = [handler]
+    # Every Bolt App() copies the root level onto its own logger: an earlier test's app must not
+    # decide what this test sees.
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith(("slack_bolt", "slack_sdk")):
+            logging.getLogger(name).setLevel(logging.NOTSET)
     try:
         log_setup.install([SECRET], logging.DEBUG)
         yield stream
