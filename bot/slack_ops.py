@@ -24,9 +24,12 @@ NO_ACCESS = {"not_in_channel", "channel_not_found", "is_archived", "access_denie
 
 
 class SlackFailure(Exception):
-    def __init__(self, error: str) -> None:
+    """Slack said no: ``error`` is its error code; ``retry_after`` is set on a 429 (ratelimited)."""
+
+    def __init__(self, error: str, retry_after: float | None = None) -> None:
         super().__init__(error)
         self.error = error
+        self.retry_after = retry_after
 
 
 # Per call, for a listener's client: two calls (users.info, then an answer) fit in Slack's 3 s.

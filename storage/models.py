@@ -25,7 +25,7 @@ class Leased(SQLModel):
 class VideoJob(Leased, table=True):
     """One `/knowlify` request: from the row written before the ack to the link in the thread.
 
-    `state` is the bot's own lifecycle (bot.core.lifecycle.VideoState); `status` and the progress
+    `state` is the bot's own lifecycle (bot.core.states.VideoState); `status` and the progress
     columns mirror what Knowlify last said.
     """
 

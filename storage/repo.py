@@ -437,6 +437,30 @@ class Store:
                 ).one()
             )
 
+    # --- writes to rows the caller does not lease (named, so each one says why it is safe) ----
+
+    def note_card_shown(self, video_id: int, fingerprint: str, at: float) -> None:
+        """An edit's step updated its video's card: remember what the card shows (idempotent)."""
+        self.update_where(VideoJob, {"card_shown": fingerprint, "card_updated_at": at}, col(VideoJob.id) == video_id)
+
+    def release_kept_edits(self, video_id: int, now: float) -> int:
+        """The render completed: replies kept meanwhile become pending and run now."""
+        return self.update_where(
+            EditJob,
+            {"state": "pending", "next_run_at": now},
+            col(EditJob.video_id) == video_id,
+            col(EditJob.state).in_(("held", "waiting")),
+        )
+
+    def wake_kept_edits(self, video_id: int, now: float) -> int:
+        """The video will never complete: wake its kept replies so each one's step ends it."""
+        return self.update_where(
+            EditJob,
+            {"next_run_at": now},
+            col(EditJob.video_id) == video_id,
+            col(EditJob.state).in_(("held", "waiting")),
+        )
+
     def renders_in_flight(self, key_id: str) -> list[tuple[int, str | None, float]]:
         """(id, Knowlify status, next run) of this key's renders: the poll policy's view of the key."""
         with self.session() as s:

@@ -1,9 +1,6 @@
-"""The job state machines, as plain values: no I/O, so every rule is tested with plain values.
+"""What the card says about a job, and when: plain values in, plain values out.
 
-Video: new → ready → submitting → rendering → complete | failed, with two side exits:
-`unknown` (the create answer never came: the user decides whether to retry) and `needs_invite`
-(the bot could not post in the channel). Edit: held → waiting → pending → submitting → submitted
-→ complete | error, or `refused` when Knowlify turned it down; a completed edit can be reverted.
+The states themselves are in bot.core.states (one enum per machine).
 """
 
 from __future__ import annotations
@@ -11,43 +8,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.mrkdwn import escape
+from bot.core.states import (
+    EDIT_CANCELLABLE,
+    EDIT_UNSUBMITTED,
+    EDIT_WORK_STATES,
+    REVERT_WORK_STATES,
+    VIDEO_WORK_STATES,
+    EditState,
+    RevertState,
+    VideoState,
+)
 
-# --- video states -------------------------------------------------------------------------
-NEW = "new"  # row written before the ack; no card yet
-READY = "ready"  # card posted; create not yet sent
-SUBMITTING = "submitting"  # create in flight: seen at claim time it means we crashed mid-call
-RENDERING = "rendering"
-COMPLETE = "complete"
-FAILED = "failed"
-UNKNOWN = "unknown"  # the create may or may not have reached Knowlify
-NEEDS_INVITE = "needs_invite"
+# Short names for the listeners, the card and App Home (each is its machine's enum member).
+NEW, READY, SUBMITTING, RENDERING = VideoState.NEW, VideoState.READY, VideoState.SUBMITTING, VideoState.RENDERING
+COMPLETE, FAILED, UNKNOWN, NEEDS_INVITE = (
+    VideoState.COMPLETE,
+    VideoState.FAILED,
+    VideoState.UNKNOWN,
+    VideoState.NEEDS_INVITE,
+)
+HELD, WAITING, PENDING, EDIT_SUBMITTING = EditState.HELD, EditState.WAITING, EditState.PENDING, EditState.SUBMITTING
+SUBMITTED, EDIT_COMPLETE, EDIT_ERROR = EditState.SUBMITTED, EditState.COMPLETE, EditState.ERROR
+REFUSED, REVERTED, CANCELLED = EditState.REFUSED, EditState.REVERTED, EditState.CANCELLED
+REVERT_REQUESTED, REVERT_RUNNING = RevertState.REQUESTED, RevertState.RUNNING
+REVERT_DONE, REVERT_REFUSED = RevertState.DONE, RevertState.REFUSED
 
-VIDEO_WORK_STATES = (NEW, READY, SUBMITTING, RENDERING)
-VIDEO_FINAL_STATES = (COMPLETE, FAILED, NEEDS_INVITE)
-
-# --- edit states --------------------------------------------------------------------------
-HELD = "held"  # arrived during the render; the "kept" notice is not yet posted
-WAITING = "waiting"  # notice posted; waits for the render to complete
-PENDING = "pending"  # ready to submit, in reply order
-EDIT_SUBMITTING = "submitting"
-SUBMITTED = "submitted"  # Knowlify has it; we poll
-EDIT_COMPLETE = "complete"
-EDIT_ERROR = "error"  # Knowlify ran it and it failed
-REFUSED = "refused"  # Knowlify (or we) refused it before it ran
-REVERTED = "reverted"
-CANCELLED = "cancelled"  # its reply was deleted before it was submitted: final, nothing was sent
-
-EDIT_WORK_STATES = (HELD, WAITING, PENDING, EDIT_SUBMITTING, SUBMITTED)
-EDIT_UNSUBMITTED = (HELD, WAITING, PENDING, EDIT_SUBMITTING)
-EDIT_CANCELLABLE = (HELD, WAITING, PENDING)  # kept, not yet on its way to Knowlify
-
-# --- revert states (EditJob.revert_state) -------------------------------------------------
-REVERT_REQUESTED = "requested"
-REVERT_RUNNING = "reverting"
-REVERT_DONE = "reverted"
-REVERT_REFUSED = "refused"
-REVERT_WORK_STATES = (REVERT_REQUESTED, REVERT_RUNNING)
-REVERT_RETRYABLE = (None, REVERT_REFUSED)  # a guard that failed may pass later
+__all__ = [
+    "EDIT_CANCELLABLE",
+    "EDIT_UNSUBMITTED",
+    "EDIT_WORK_STATES",
+    "REVERT_WORK_STATES",
+    "VIDEO_WORK_STATES",
+    "EditState",
+    "RevertState",
+    "VideoState",
+]
 
 # Knowlify's render stages in order, with the words the card uses.
 STAGE_WORDS = {

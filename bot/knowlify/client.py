@@ -3,7 +3,7 @@
 Every call first takes a slot from the :class:`~bot.knowlify.budget.Budget` (POSTs as ``"action"``,
 GETs as ``"poll"``), then sends exactly one request. Anything that is not a usable answer becomes a
 :class:`~bot.knowlify.errors.KnowlifyError` subclass; the worker decides when to try again with
-:func:`~bot.knowlify.errors.retry_delay`.
+the one retry policy, :func:`bot.core.retry.retry`.
 
 Transport failures: a connect error or connect/pool timeout means nothing was sent → ``Unreachable``.
 Any later failure (read/write timeout, dropped connection) is ``OutcomeUnknown`` for a POST, but

@@ -1,7 +1,8 @@
-"""Knowlify failures as one exception family, plus the one place the retry policy lives.
+"""Knowlify failures as one exception family, and what each means for the retry policy.
 
-The client never sleeps or loops: it raises, and the worker asks :func:`retry_delay` when (or whether)
-to run the job again. Callers branch on the class (what happened) and on ``status``/``detail`` (what
+The client never sleeps or loops: it raises, :func:`failure_of` reduces the exception to a
+:class:`~bot.core.retry.Failure`, and :func:`bot.core.retry.retry` says when (or whether) to run the
+job again. Callers branch on the class (what happened) and on ``status``/``detail`` (what
 the server said; the 409 revert-guard texts arrive verbatim in ``detail``).
 """
 
@@ -15,9 +16,7 @@ from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-BACKOFF_BASE_SECONDS = 2.0
-BACKOFF_CAP_SECONDS = 300.0
-DEFAULT_RATE_LIMIT_WAIT = 60.0
+from bot.core.retry import DEFAULT_RATE_LIMIT_WAIT, Failure, Fault
 
 # kn_<64 hex> per the docs; matched loosely so a truncated or odd-looking key is still hidden.
 _KEY_PATTERN = re.compile(r"kn_[A-Za-z0-9]{8,}")
@@ -75,7 +74,7 @@ class RateLimited(KnowlifyError):
 
 
 class ServerError(KnowlifyError):
-    """5xx: retry with exponential backoff (see :func:`retry_delay`)."""
+    """5xx: retried with exponential backoff (see bot.core.retry)."""
 
     @property
     def outcome_unknown(self) -> bool:
@@ -107,30 +106,25 @@ class MalformedResponse(OutcomeUnknown):
     """A 2xx whose body does not parse. ``status`` keeps the 2xx code; for a POST the outcome is unknown."""
 
 
-def backoff_seconds(attempt: int) -> float:
-    """Delay before retry number ``attempt`` (1-based) after a 5xx or network failure: 2, 4, 8 … ≤ 300."""
-    exponent = min(max(attempt, 1), 32)
-    return min(BACKOFF_BASE_SECONDS * 2 ** (exponent - 1), BACKOFF_CAP_SECONDS)
-
-
-def retry_delay(error: BaseException, attempt: int) -> float | None:
-    """Seconds to wait before trying the same call again, or None when repeating it would be wrong.
-
-    None for 4xx other than 429 (fix the request / top up credits first) and for an unknown outcome
-    (including a 502/504 gateway error) of a request that is not safe to replay: a POST /v1/videos
-    might have created videos.
-    """
-    if isinstance(error, BudgetExhausted | RateLimited):
-        return error.retry_after
-    if isinstance(error, ServerError):
-        if error.outcome_unknown:
-            return None
-        return max(backoff_seconds(attempt), error.retry_after or 0.0)
-    if isinstance(error, Unreachable):
-        return backoff_seconds(attempt)
-    if isinstance(error, OutcomeUnknown):
-        return backoff_seconds(attempt) if error.replay_safe else None
-    return None
+def failure_of(error: KnowlifyError) -> Failure:
+    """What a failed call means for the retry policy (bot.core.retry), whatever class said it."""
+    if isinstance(error, BudgetExhausted):
+        fault = Fault.BUDGET
+    elif isinstance(error, RateLimited):
+        fault = Fault.RATE_LIMITED
+    elif isinstance(error, ServerError):
+        fault = Fault.GATEWAY if error.status in (502, 504) else Fault.SERVER
+    elif isinstance(error, Unreachable):
+        fault = Fault.UNREACHABLE
+    elif isinstance(error, OutcomeUnknown):
+        fault = Fault.NO_ANSWER
+    elif error.status == 401:
+        fault = Fault.UNAUTHORIZED
+    elif error.status in (403, 404):
+        fault = Fault.GONE
+    else:
+        fault = Fault.REFUSED
+    return Failure(fault, error.status, error.detail, error.retry_after)
 
 
 def parse_seconds(value: str | None, *, now: float | None = None) -> float | None:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.core.retry import Call, backoff_seconds, retry
 from bot.knowlify.budget import Bucket, Budget, InMemoryCallLog, key_fingerprint
 from bot.knowlify.client import KnowlifyClient
 from bot.knowlify.errors import (
@@ -20,10 +21,9 @@ from bot.knowlify.errors import (
     RateLimited,
     ServerError,
     Unreachable,
-    backoff_seconds,
     detail_text,
+    failure_of,
     parse_seconds,
-    retry_delay,
 )
 from bot.knowlify.models import EDIT_STATUSES, VIDEO_STAGES, EditStatus, VideoSpec, VideoStatus
 
@@ -31,6 +31,20 @@ API_KEY = "kn_" + "9f3a" * 16
 BASE = "https://api.knowlify.test"
 VIDEO = "550e8400-e29b-41d4-a716-446655440000"
 EDIT = "e942890a-7776-4029-82d6-ce733d0a2cb2"
+CALLS = {
+    "create_video": Call.CREATE_VIDEO,
+    "create_edit": Call.CREATE_EDIT,
+    "get_video": Call.POLL_VIDEO,
+    "get_edit": Call.POLL_EDIT,
+    "revert_edit": Call.REVERT,
+}
+
+
+def retry_delay(err: KnowlifyError, attempt: int, call: str = "get_video") -> float | None:
+    """The policy's answer for retry number ``attempt`` (1-based) of ``call`` after ``err``."""
+    return retry(failure_of(err), CALLS[call], attempt - 1).delay
+
+
 RL_HEADERS = {"X-RateLimit-Limit": "30", "X-RateLimit-Remaining": "27", "X-RateLimit-Reset": "42"}
 
 CREATE_OK = {
@@ -334,7 +348,8 @@ def test_client_errors_keep_the_detail_verbatim_and_are_not_retried(
     err = info.value
     assert type(err) is KnowlifyError
     assert (err.status, err.detail, err.retry_after) == (status, detail, None)
-    assert retry_delay(err, 1) is None
+    # A refused write is not sent again; a 401 on a read waits a minute (the key may be rotated).
+    assert retry_delay(err, 1, call) == (60.0 if status == 401 else None)
     assert len(h.requests) == 1
 
 
@@ -452,7 +467,7 @@ def test_500_is_a_server_error_with_exponential_backoff_and_one_attempt(harness_
         h.client.create_videos([VideoSpec(task="x")])
     err = info.value
     assert err.status == 500 and not err.outcome_unknown
-    assert [retry_delay(err, n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert [retry_delay(err, n, "create_video") for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
     assert len(h.requests) == 1
 
 
@@ -467,10 +482,10 @@ def test_gateway_error_on_create_video_is_not_replayed_blindly(harness_for) -> N
     h = harness_for(reply(504, {"detail": "upstream timed out"}))
     with pytest.raises(ServerError) as info:
         h.client.create_video(VideoSpec(task="x"))
-    assert info.value.outcome_unknown and retry_delay(info.value, 1) is None
+    assert info.value.outcome_unknown and retry_delay(info.value, 1, "create_video") is None
     with pytest.raises(ServerError) as edit:
         h.client.create_edit(VIDEO, "x", idempotency_key="k")
-    assert not edit.value.outcome_unknown and retry_delay(edit.value, 1) == 2.0
+    assert not edit.value.outcome_unknown and retry_delay(edit.value, 1, "create_edit") == 2.0
 
 
 # -- unusable answers and transport failures ------------------------------------------------------
@@ -482,7 +497,7 @@ def test_malformed_json_on_create_video_is_an_unknown_outcome(harness_for) -> No
         h.client.create_video(VideoSpec(task="x"))
     err = info.value
     assert isinstance(err, OutcomeUnknown) and err.status == 200
-    assert retry_delay(err, 1) is None
+    assert retry_delay(err, 1, "create_video") is None
 
 
 def test_wrong_shape_is_malformed_but_a_poll_may_simply_try_again(harness_for) -> None:
@@ -499,7 +514,7 @@ def test_read_timeout_on_create_video_is_outcome_unknown_not_retryable(harness_f
         h.client.create_videos([VideoSpec(task="x")])
     err = info.value
     assert not isinstance(err, Unreachable | MalformedResponse)
-    assert err.status is None and retry_delay(err, 1) is None
+    assert err.status is None and retry_delay(err, 1, "create_video") is None
     assert len(h.requests) == 1
 
 
@@ -508,10 +523,11 @@ def test_lost_answer_on_create_edit_may_be_replayed_thanks_to_idempotency_key(ha
     h = harness_for(fail_with(exc_type))
     with pytest.raises(OutcomeUnknown) as info:
         h.client.create_edit(VIDEO, "x", idempotency_key="k")
-    assert info.value.replay_safe and retry_delay(info.value, 1) == 2.0
+    assert info.value.replay_safe and retry_delay(info.value, 1, "create_edit") == 2.0
     with pytest.raises(OutcomeUnknown) as revert:
         h.client.revert_edit(EDIT)
-    assert retry_delay(revert.value, 1) is None
+    # A revert is looked up (GET) before it is sent again, so a lost answer is retried too.
+    assert not revert.value.replay_safe and retry_delay(revert.value, 1, "revert_edit") == 2.0
 
 
 def test_read_timeout_on_a_poll_is_unreachable(harness_for) -> None:
@@ -526,7 +542,7 @@ def test_connect_failure_is_unreachable_and_safe_to_retry_even_for_create(harnes
     h = harness_for(fail_with(exc_type, "[Errno 111] Connection refused"))
     with pytest.raises(Unreachable) as info:
         h.client.create_videos([VideoSpec(task="x")])
-    assert info.value.status is None and retry_delay(info.value, 1) == 2.0
+    assert info.value.status is None and retry_delay(info.value, 1, "create_video") == 2.0
 
 
 def test_budget_refusal_sends_nothing_and_polls_leave_room_for_actions(harness_for) -> None:
@@ -536,7 +552,7 @@ def test_budget_refusal_sends_nothing_and_polls_leave_room_for_actions(harness_f
     with pytest.raises(BudgetExhausted) as info:
         h.client.get_edit(EDIT)
     assert info.value.status is None and info.value.retry_after > 0
-    assert retry_delay(info.value, 1) == info.value.retry_after
+    assert retry_delay(info.value, 1, "get_edit") == info.value.retry_after
     assert len(h.requests) == 6
     h.client.revert_edit(EDIT)  # a user's action still finds room
     assert len(h.requests) == 7

@@ -111,5 +111,3 @@ def test_state_groups():
     assert lc.SUBMITTED in lc.EDIT_WORK_STATES and lc.SUBMITTED not in lc.EDIT_UNSUBMITTED
     for final in (lc.EDIT_COMPLETE, lc.EDIT_ERROR, lc.REFUSED, lc.REVERTED):
         assert final not in lc.EDIT_WORK_STATES
-    assert None in lc.REVERT_RETRYABLE and lc.REVERT_REFUSED in lc.REVERT_RETRYABLE
-    assert lc.REVERT_DONE not in lc.REVERT_RETRYABLE
