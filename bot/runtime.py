@@ -134,5 +134,6 @@ class Runtime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        self.worker.close()
         self.knowlify.close()
         self.engine.dispose()
