@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "demo":
-        from bot.demo import run_demo
+        from sandbox.demo import run_demo
 
         return run_demo(stage_seconds=args.stage_seconds)
 

@@ -58,6 +58,7 @@ class Runtime:
             key_id=self.key_id,
             poll_seconds=settings.knowlify_poll_seconds,
             owner=owner or settings.knowlify_worker_id,
+            poll_policy=budget.poll_policy(settings.knowlify_poll_seconds),
         )
         # Listeners answer before Slack gets its ack: their calls fail fast instead of sleeping on 429s.
         listener_slack = SlackOps(

@@ -82,19 +82,22 @@ class PostgresServer:
         return psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres",
                                autocommit=True)
 
-    def new_database(self, name: str = "test") -> str:
-        """Create an empty database (unique name derived from `name`) and return its URL.
+    def new_database(self, name: str = "test", template: str = "template0") -> str:
+        """Create a database (unique name derived from `name`) as a copy of `template` (default:
+        empty) and return its URL.
 
-        CREATE DATABASE … TEMPLATE template0 with the WAL_LOG strategy (PostgreSQL 15's default)
-        copies a few MB of catalogue without a checkpoint: ~10-30 ms here, cheaper than truncating
-        every table of a shared database, and no state leaks between tests.
+        CREATE DATABASE … TEMPLATE copies the template's files: measured 0.1-0.3 s here on a loaded
+        2-core machine, whether empty or holding the bot's migrated schema, so a test can start
+        from a migrated copy instead of running the migrations (0.6-1 s). Truncating the tables of a
+        shared database instead would be faster still but lets state leak between tests.
+        The template must have no open connections while it is copied.
         """
         slug = re.sub(r"[^a-z0-9_]", "_", name.lower())[:40] or "db"
         with self._lock:
             self._counter += 1
             dbname = f"{slug}_{self._counter}"
         with self._connect() as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE template0')
+            conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
         return self.url_for(dbname)
 
     def drop_database(self, url: str) -> None:

@@ -34,6 +34,7 @@ class StackConfig:
     poll_seconds: float = 0.05
     tick_seconds: float = 0.02
     database_path: str | None = None
+    database_url: str | None = None  # any DATABASE_URL (PostgreSQL…); default: SQLite at database_path
     api_key: str = API_KEY
     revert_emoji: str = "rewind"
     sim: dict[str, Any] = field(default_factory=dict)
@@ -43,7 +44,10 @@ class LocalStack:
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if self.config.database_path is None:
+        url = self.config.database_url
+        if url and url.startswith("sqlite:///"):  # a SQLite URL names the file the tests read too
+            self.config.database_path, self.config.database_url = url.removeprefix("sqlite:///"), None
+        if self.config.database_path is None and self.config.database_url is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="knowlify-slack-")
             self.config.database_path = str(Path(self._tmp.name) / "bot.db")
         self.sim = KnowlifySimulator(
@@ -62,7 +66,7 @@ class LocalStack:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.config.database_path}"
+        return self.config.database_url or f"sqlite:///{self.config.database_path}"
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = dict(

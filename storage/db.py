@@ -8,27 +8,16 @@ URL works too; nothing here is SQLite-only except those pragmas.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, select
-
-from storage.models import SchemaVersion
+from sqlmodel import create_engine
 
 log = logging.getLogger(__name__)
 
 # Long enough to ride out another writer's moment, short enough that a command waiting on it can
 # still answer within Slack's 3 seconds (with "try again") instead of timing out silently.
 BUSY_TIMEOUT_MS = 2000
-
-# Migrations, in order: MIGRATIONS[n] takes the schema from version n to n + 1. Version 1 is the
-# first schema, created by create_all; later changes append a function here (ALTER TABLE …), so an
-# installed database is brought forward on start-up instead of being recreated.
-Migration = Callable[[Engine], None]
-MIGRATIONS: list[Migration] = []
-SCHEMA_VERSION = 1 + len(MIGRATIONS)
-
 
 def normalize_url(url: str) -> str:
     """Map the PostgreSQL URL spellings people paste (`postgres://` from Heroku-style platforms,
@@ -48,8 +37,10 @@ def make_engine(url: str) -> Engine:
         # The worker thread, the listener threads and the HTTP threads share the engine.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
     else:
-        # A server database can restart or drop idle connections; test each before use.
-        kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql+psycopg"):
+            # As SQLite's busy timeout: a lock held by someone else is waited for this long, then
+            # the statement fails (and the command says "try again") instead of hanging past 3 s.
+            kwargs["connect_args"] = {"options": f"-c lock_timeout={BUSY_TIMEOUT_MS}"}
     engine = create_engine(url, **kwargs)
     if is_sqlite:
 
@@ -74,24 +65,9 @@ def make_engine(url: str) -> Engine:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create the tables of a new database, or migrate an older one to SCHEMA_VERSION."""
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        row = session.exec(select(SchemaVersion)).first()
-        if row is None:
-            session.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
-            session.commit()
-            return
-        current = row.version
-    if current > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"database schema is version {current}, newer than this release ({SCHEMA_VERSION}); upgrade"
-        )
-    for version in range(current, SCHEMA_VERSION):
-        log.info("migrating database schema %d -> %d", version, version + 1)
-        MIGRATIONS[version - 1](engine)
-        with Session(engine) as session:
-            row = session.exec(select(SchemaVersion)).one()
-            row.version = version + 1
-            session.add(row)
-            session.commit()
+    """Create the tables of a new database, or migrate an older one to this release's schema.
+
+    Safe to call from several replicas at once: see storage.migrate."""
+    from storage.migrate import upgrade_to_head
+
+    upgrade_to_head(engine)

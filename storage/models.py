@@ -58,6 +58,7 @@ class VideoJob(Leased, table=True):
     queue_position: int | None = None
     error_message: str | None = None
     knowlify_updated_at: str | None = None
+    render_started_at: float | None = None  # when the render got a slot (estimated; paces its polls)
     final_ts: str | None = None  # the thread reply with the link or the failure
     unknown_notice_ts: str | None = None
 
@@ -138,10 +139,3 @@ class BudgetScope(SQLModel, table=True):
 
     scope: str = Field(primary_key=True)
     blocked_until: float = 0.0
-
-
-class SchemaVersion(SQLModel, table=True):
-    __tablename__ = "schema_version"
-
-    id: int = Field(default=1, primary_key=True)
-    version: int

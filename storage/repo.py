@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -467,6 +469,44 @@ class Store:
             col(EditJob.state).in_(("held", "waiting")),
         )
 
+    def renders_in_flight(self, key_id: str) -> list[tuple[int, str | None, float]]:
+        """(id, Knowlify status, next run) of this key's renders: the poll policy's view of the key."""
+        with self.session() as s:
+            rows = s.exec(
+                select(VideoJob.id, VideoJob.status, VideoJob.next_run_at).where(
+                    VideoJob.key_id == key_id, VideoJob.state == "rendering"
+                )
+            )
+            return [(int(i or 0), status, float(at)) for i, status, at in rows]
+
+    def wake_first_parked(self, key_id: str, now: float) -> int:
+        """A render of this key ended, so Knowlify promotes the first parked one: look at it now."""
+        with self.session() as s:
+            first = s.exec(
+                select(func.min(VideoJob.id)).where(
+                    VideoJob.key_id == key_id, VideoJob.state == "rendering", VideoJob.status == "parked"
+                )
+            ).one()
+            if first is None:
+                return 0
+            result = s.exec(  # type: ignore[call-overload]
+                update(VideoJob)
+                .where(col(VideoJob.id) == first, col(VideoJob.next_run_at) > now)
+                .values(next_run_at=now)
+            )
+            s.commit()
+            return int(result.rowcount or 0)
+
+    def edit_polls(self, key_id: str, *, other_than: int) -> list[float]:
+        """Next runs of this key's other edits that Knowlify is working on (each one polls)."""
+        with self.session() as s:
+            rows = s.exec(
+                select(EditJob.next_run_at).where(
+                    EditJob.key_id == key_id, EditJob.state == "submitted", col(EditJob.id) != other_than
+                )
+            )
+            return [float(at) for at in rows]
+
     def update_where(self, model: type[L], values: dict[str, Any], *conditions: Any) -> int:
         """A plain conditional UPDATE, for rows nobody leases at that moment (held edits, the card)."""
         values = {"updated_at": self.clock(), **values}
@@ -477,12 +517,28 @@ class Store:
 
     # --- the Knowlify budget (bot.knowlify.budget.CallLog) ---------------------------------------
 
+    def _locked_scope(self, s: Session, scope: str) -> BudgetScope:
+        """The scope's row, created if missing, locked until the transaction ends.
+
+        SELECT … FOR UPDATE alone locks nothing when the row does not exist yet, so replicas making
+        their first call together would all insert it and all but one fail on the primary key.
+        INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit and
+        then does nothing; the row exists for everyone afterwards and the lock serialises them.
+        (On SQLite the transaction's BEGIN IMMEDIATE already serialises writers.)
+        """
+        dialect = self.engine.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        s.execute(insert(BudgetScope).values(scope=scope, blocked_until=0.0).on_conflict_do_nothing())
+        return s.exec(
+            select(BudgetScope)
+            .where(BudgetScope.scope == scope)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+
     def try_reserve(self, scope: str, now: float, window: float, cap: int) -> float:
         with self.session() as s:
-            row = s.get(BudgetScope, scope, with_for_update=True)
-            if row is None:
-                s.add(BudgetScope(scope=scope))
-                s.flush()
+            self._locked_scope(s, scope)
             since = now - window
             s.exec(
                 delete(KnowlifyCall).where(
@@ -506,10 +562,8 @@ class Store:
 
     def block(self, scope: str, until: float) -> None:
         with self.session() as s:
-            row = s.get(BudgetScope, scope, with_for_update=True)
-            if row is None:
-                s.add(BudgetScope(scope=scope, blocked_until=until))
-            elif until > row.blocked_until:
+            row = self._locked_scope(s, scope)
+            if until > row.blocked_until:
                 row.blocked_until = until
                 s.add(row)
             s.commit()

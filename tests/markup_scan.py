@@ -3,8 +3,8 @@
 Slack reads `<…>` in mrkdwn as markup: `<!channel>`/`<!here>`/`<!everyone>`/`<!subteam^…>` notify
 people, `<@U…>` mentions one, `<#C…>` links a channel and `<url|label>` shows a label of the sender's
 choice over a URL. Text the bot escaped has none of these (`&lt;` is shown as `<`, never parsed).
-The bot does mean a few: the mention of the person who asked, channel links in App Home, and links
-that passed its own check. A test names those in `Meant`; every other `<…>` is a finding.
+The bot does mean a few: the mention of the person who asked, channel links in App Home, its own
+`<!date^…>` times and links that passed its own check. A test names those in `Meant`; every other `<…>` is a finding.
 
 Reusable: `scan_standin(stack.slack, meant)` walks every Web API call and `response_url` post the
 Slack stand-in recorded (text, blocks, views, every string in them); `scan_text` checks one string,
@@ -22,6 +22,7 @@ from bot.core.mrkdwn import checked_link
 from sandbox.knowlify_sim import CHAT_URL, S3_URL
 
 _MARKUP = re.compile(r"<([^<>]*)>")
+_DATE = re.compile(r"!date\^\d+\^[^|^]*(\^[^|]*)?\|[^|]*")
 # Links the simulator hands out when nothing overrides its answers.
 SIM_LINK_PREFIXES = (CHAT_URL.split("{}")[0], S3_URL.split("{}")[0])
 
@@ -69,8 +70,10 @@ def unmeant(text: str, meant: Meant) -> list[str]:
 
 
 def _is_meant(inner: str, meant: Meant) -> bool:
+    if _DATE.fullmatch(inner):
+        return True  # the bot's own dates (`<!date^epoch^format|fallback>`) notify no one
     if inner.startswith("!"):
-        return False  # @channel, @here, @everyone, user groups, dates: the bot never sends these
+        return False  # @channel, @here, @everyone, user groups: the bot never sends these
     if inner.startswith("@"):
         return inner[1:] in meant.users
     if inner.startswith("#"):

@@ -27,6 +27,14 @@ class CardChange(StrEnum):
     FINAL = "final"  # a state change the card must show now
 
 
+class Schedule(StrEnum):
+    """A next run that the key's poll policy (bot.core.polling) sets once the values are stored:
+    it weighs this job against the key's other renders or edits and their booked polls."""
+
+    VIDEO_POLL = "video_poll"
+    EDIT_POLL = "edit_poll"
+
+
 class KeptReplies(StrEnum):
     """What happens to the replies kept while the video rendered."""
 
@@ -62,11 +70,12 @@ class Post:
 @dataclass(frozen=True)
 class Decision:
     store: Mapping[str, Any] = field(default_factory=dict)
-    next_run: float | None = None  # None: keep the lease, the step goes on
+    next_run: float | Schedule | None = None  # None: keep the lease, the step goes on
     post: Post | None = None
     tell_requester: str | None = None  # no thread to post in: tell the requester directly
     card: CardChange = CardChange.KEEP
     kept_replies: KeptReplies = KeptReplies.KEEP
+    frees_render_slot: bool = False  # the render ended: Knowlify promotes the key's first parked one
 
     def storing(self, values: Mapping[str, Any]) -> Decision:
         """The same decision, also storing ``values`` (the decision's own values win)."""

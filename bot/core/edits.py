@@ -9,8 +9,8 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
-from bot.core import lifecycle, texts
-from bot.core.decision import NEVER, CardChange, Decision, Post, later, mark, wait_until
+from bot.core import texts
+from bot.core.decision import NEVER, CardChange, Decision, Post, Schedule, later, mark, wait_until
 from bot.core.retry import Call, Failure, Fault, retry
 from bot.core.states import EditState, VideoState
 
@@ -48,7 +48,7 @@ def waits_for_earlier(now: float, poll_seconds: float) -> Decision:
     return wait_until(now + min(poll_seconds, 1.0))
 
 
-def accepted(edit: EditJob, answer: EditAccepted, now: float, poll_seconds: float) -> Decision:
+def accepted(edit: EditJob, answer: EditAccepted) -> Decision:
     text = texts.edit_accepted(answer.status, answer.queue_position)
     ignored = json.loads(edit.ignored_urls_json or "[]")
     if ignored:
@@ -62,7 +62,7 @@ def accepted(edit: EditJob, answer: EditAccepted, now: float, poll_seconds: floa
             "attempts": 0,
         },
         post=Post(text, kind="edit_ack", ts_field="notice_ts"),
-        next_run=lifecycle.next_edit_poll(now, poll_seconds),
+        next_run=Schedule.EDIT_POLL,
     )
 
 
@@ -86,7 +86,7 @@ def ended_with_error(message: str, status: str | None = None) -> Decision:
     return Decision(store=values, post=Post(f":x: {message}", kind="edit_result", ts_field="result_ts"), next_run=NEVER)
 
 
-def polled(edit: EditJob, st: EditStatus, now: float, poll_seconds: float) -> Decision:
+def polled(edit: EditJob, st: EditStatus) -> Decision:
     """One poll of a submitted edit (a `reverted` answer is the revert machine's: see reverts.done)."""
     if st.is_failed or st.status == "error":
         return ended_with_error(texts.edit_failed(st.error_message), st.status)
@@ -110,7 +110,7 @@ def polled(edit: EditJob, st: EditStatus, now: float, poll_seconds: float) -> De
             card=CardChange.FINAL,
             next_run=NEVER,
         )
-    return Decision(store={"status": st.status, "attempts": 0}, next_run=lifecycle.next_edit_poll(now, poll_seconds))
+    return Decision(store={"status": st.status, "attempts": 0}, next_run=Schedule.EDIT_POLL)
 
 
 def poll_failed(edit: EditJob, failure: Failure, now: float, key_changed: bool = False) -> Decision:

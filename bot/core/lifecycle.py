@@ -107,17 +107,6 @@ def is_terminal_status(status: str | None, is_complete: bool, is_failed: bool) -
     return None
 
 
-def next_video_poll(now: float, poll_seconds: float, status: str | None) -> float:
-    """Parked jobs move only when another render ends: poll them at a third of the pace."""
-    factor = 3.0 if status in ("parked", "pending") else 1.0
-    return now + poll_seconds * factor
-
-
-def next_edit_poll(now: float, poll_seconds: float) -> float:
-    """Edits take 30 s to minutes and share a 10-per-minute bucket: poll at half the video pace."""
-    return now + poll_seconds * 2
-
-
 def card_update_due(now: float, last_update: float, poll_seconds: float, terminal: bool) -> bool:
     """chat.update is Tier 3: at most one update every few seconds per card, except the last one."""
     return terminal or now - last_update >= min(3.0, poll_seconds)

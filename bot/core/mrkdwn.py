@@ -15,6 +15,9 @@ import re
 
 # Characters that would end a `<url|label>` link early or let a label hide the URL.
 _UNSAFE_IN_LINK = re.compile(r"[\s<>|]")
+# What Slack's user and channel ids look like; anything else is shown as text, never as markup.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
 def escape(text: str | None) -> str:
@@ -37,3 +40,13 @@ def link(url: str, label: str | None = None) -> str:
     """A mrkdwn link to a URL already passed by `checked_link`; the label is escaped text."""
     target = url.replace("&", "&amp;")
     return f"<{target}|{escape(label)}>" if label else f"<{target}>"
+
+
+def mention(user_id: str) -> str:
+    """`<@U…>` for a Slack user id the bot means to mention; any other value stays escaped text."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id or "") else escape(user_id)
+
+
+def channel_link(channel_id: str) -> str:
+    """`<#C…>` for a Slack channel id; any other value stays escaped text."""
+    return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id or "") else escape(channel_id)

@@ -45,8 +45,14 @@ class PollPolicy:
     video_poll_cap: int = 24  # polls allowed per span in the videos bucket (the rest is reserve)
     edit_poll_cap: int = 6  # the same for the edits bucket
     watched_parked: int = 3  # parked renders polled (the first ones in line); others wait unpolled
-    end_margin: float = 0.5  # poll this long after the estimated end, so the render is done by then
-    routine_share: float = 0.5  # share of the poll budget for polls that are not aimed at an end
+    # Poll this share of poll_seconds after an estimated stage change or end (0.5 s at the default),
+    # so the change has happened by then despite clock skew and the request's own latency.
+    margin_share: float = 0.1
+    routine_share: float = 0.4  # share of the poll budget for looks that are not aimed at an end
+
+    @property
+    def margin(self) -> float:
+        return self.poll_seconds * self.margin_share
 
     def spacing(self, cap: int) -> float:
         """The pace at which ``cap`` polls fill a span exactly."""
@@ -160,7 +166,8 @@ def next_video_poll(now: float, render: Render, load: KeyLoad, policy: PollPolic
     if not is_polled(render, policy):
         # A re-check costs no request: it only asks the database whether the render moved up.
         return now + policy.fair_interval(jobs, cap)
-    routine = policy.fair_interval(jobs, cap, policy.routine_share)
+    # Routine looks leave headroom for the other renders' looks at their ends; alone, it needs none.
+    routine = policy.fair_interval(jobs, cap, policy.routine_share if jobs > 1 else 1.0)
     end = estimated_end(render)
     if render.status == PARKED:
         # Near the front of the line: it moves when a render ends, and its first looks after that
@@ -169,7 +176,7 @@ def next_video_poll(now: float, render: Render, load: KeyLoad, policy: PollPolic
     if end is None:
         # Still learning its pace: its fair share, evenly spaced.
         return free_slot(now + policy.fair_interval(jobs, cap), load.booked, spacing)
-    aim = end + policy.end_margin
+    aim = end + policy.margin
     if aim <= now:
         # Late against its own estimate: keep looking, at the pace the budget allows.
         return free_slot(floor, load.booked, spacing)
@@ -177,19 +184,17 @@ def next_video_poll(now: float, render: Render, load: KeyLoad, policy: PollPolic
         # The end comes before the next routine look would: look right after it.
         return max(floor, aim)
     # A routine look for the card, just after a stage change, well before the end.
-    return free_slot(_after_stage_change(now + routine, render, end), load.booked, spacing)
+    return free_slot(_after_stage_change(now + routine, render, end, policy.margin), load.booked, spacing)
 
 
-def _after_stage_change(earliest: float, render: Render, end: float) -> float:
-    """The first expected stage start at or after ``earliest`` (plus a margin), capped by the end."""
+def _after_stage_change(earliest: float, render: Render, end: float, margin: float) -> float:
+    """``earliest``, unless the render would still be in the stage the card shows: then just after
+    that stage's expected end, so the look shows something new."""
     index = stage_index(render.status)
     if render.stage_started is None or index is None:
         return earliest
-    pace = (end - render.stage_started) / (len(VIDEO_STAGES) - index)
-    at = render.stage_started
-    while at < earliest:
-        at += pace
-    return min(at + 0.5, end)
+    next_change = render.stage_started + (end - render.stage_started) / (len(VIDEO_STAGES) - index)
+    return next_change + margin if earliest < next_change else earliest
 
 
 def next_edit_poll(now: float, edits_in_flight: int, booked: Sequence[float], policy: PollPolicy) -> float:

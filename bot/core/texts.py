@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.core.mrkdwn import checked_link, escape
+from bot.core.mrkdwn import checked_link, escape, mention
 from bot.core.mrkdwn import link as mrkdwn_link
 
 # What the thread and the card say instead of a Knowlify link that is not a plain https address.
@@ -228,9 +228,9 @@ def revert_refused(status: int | None, detail: str, newer_edit_link: str | None 
 
 def revert_not_allowed(requester: str, creator: str) -> str:
     who = (
-        f"<@{requester}>"
+        mention(requester)
         if requester == creator
-        else f"<@{requester}> (who asked for it), <@{creator}> (who created the video)"
+        else f"{mention(requester)} (who asked for it), {mention(creator)} (who created the video)"
     )
     return f"Only {who} or a workspace admin can revert this edit. Nothing was changed."
 

@@ -3,10 +3,21 @@ failure) to a Decision. No I/O: every transition is a plain function of plain va
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.core import lifecycle, texts
-from bot.core.decision import NEVER, CardChange, Decision, KeptReplies, Post, later, mark, wait_until
+from bot.core import lifecycle, polling, texts
+from bot.core.decision import (
+    NEVER,
+    CardChange,
+    Decision,
+    KeptReplies,
+    Post,
+    Schedule,
+    later,
+    mark,
+    wait_until,
+)
 from bot.core.retry import Call, Failure, Fault, retry
 from bot.core.states import VideoState
 
@@ -14,9 +25,6 @@ if TYPE_CHECKING:
     from bot.knowlify.models import CreatedItem, VideoStatus
     from storage.models import VideoJob
 
-# Knowlify renders 3 videos per key at a time and promotes parked ones in order: only the first few
-# parked jobs can move next, so only they are polled (the rest would spend the budget for nothing).
-POLLED_PARKED = 3
 # A card that could not be posted (a Slack error other than "no access") is tried again this soon.
 SLACK_RETRY_SECONDS = 5.0
 # Slack refusals that mean "this channel is closed to the bot": tell the requester another way.
@@ -74,7 +82,7 @@ def create_queued_behind(older_due: float, now: float) -> Decision:
     return wait_until(max(older_due, now))
 
 
-def created(job: VideoJob, item: CreatedItem, now: float, poll_seconds: float) -> Decision:
+def created(job: VideoJob, item: CreatedItem) -> Decision:
     """Knowlify answered the create: rendering (queued or parked), or a per-item error."""
     if item.status == "error" or not item.uuid:
         return failed(job, texts.item_failed(item.message), deferrable=False)
@@ -89,7 +97,7 @@ def created(job: VideoJob, item: CreatedItem, now: float, poll_seconds: float) -
             "attempts": 0,
         },
         card=CardChange.FINAL,
-        next_run=lifecycle.next_video_poll(now, poll_seconds, status),
+        next_run=Schedule.VIDEO_POLL,
     )
 
 
@@ -143,6 +151,7 @@ def failed(job: VideoJob, message: str, *, deferrable: bool = True) -> Decision:
         card=CardChange.FINAL,
         next_run=NEVER,
         kept_replies=KeptReplies.SETTLE,
+        frees_render_slot=True,
     )
 
 
@@ -161,19 +170,32 @@ def completed(job: VideoJob, link: str, seen_at: float | None = None) -> Decisio
         card=CardChange.FINAL,
         next_run=NEVER,
         kept_replies=KeptReplies.RELEASE,
+        frees_render_slot=True,
     )
 
 
-def parked_behind(parked_ahead: int) -> bool:
-    """A parked render behind the first few cannot move next: don't spend a poll on it."""
-    return parked_ahead >= POLLED_PARKED
+def knowlify_time(iso: str | None, now: float) -> float | None:
+    """Knowlify's ISO timestamp as epoch seconds, never later than ``now`` (a fast server clock)."""
+    if not iso:
+        return None
+    try:
+        at = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return min((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp(), now)
 
 
-def parked_wait(now: float, poll_seconds: float) -> Decision:
-    return wait_until(lifecycle.next_video_poll(now, poll_seconds, "parked"))
+def render_of(job: VideoJob, parked_ahead: int, now: float) -> polling.Render:
+    """The job as the poll policy sees it."""
+    return polling.Render(
+        status=job.status,
+        stage_started=knowlify_time(job.knowlify_updated_at, now),
+        render_started=job.render_started_at,
+        parked_ahead=parked_ahead,
+    )
 
 
-def polled(job: VideoJob, st: VideoStatus, now: float, poll_seconds: float) -> Decision:
+def polled(job: VideoJob, st: VideoStatus, now: float) -> Decision:
     """One poll answer: progress for the card, or the end of the render."""
     progress = st.progress
     values: dict[str, Any] = {
@@ -188,17 +210,21 @@ def polled(job: VideoJob, st: VideoStatus, now: float, poll_seconds: float) -> D
         values["queue_position"] = None
     elif job.status == "parked":
         values["status"] = "parked"  # Knowlify shows parked jobs as pending; keep the position
+    values["render_started_at"] = polling.learn_render_start(
+        previous_status=job.status,
+        previous_stage_started=knowlify_time(job.knowlify_updated_at, now),
+        render_started=job.render_started_at,
+        status=values["status"],
+        stage_started=knowlify_time(st.updated_at, now),
+        created_at=knowlify_time(st.created_at, now),
+    )
     terminal = lifecycle.is_terminal_status(st.status, st.is_complete, st.is_failed)
     if terminal == VideoState.COMPLETE:
         # The poll documents no link: the create's chat_url is the link unless one appears.
         return completed(job, st.link or job.chat_url or "", now).storing({**values, "link": st.link})
     if terminal == VideoState.FAILED:
         return failed(job, texts.render_failed(st.error_message)).storing(values)
-    return Decision(
-        store=values,
-        card=CardChange.IF_DUE,
-        next_run=lifecycle.next_video_poll(now, poll_seconds, values["status"]),
-    )
+    return Decision(store=values, card=CardChange.IF_DUE, next_run=Schedule.VIDEO_POLL)
 
 
 def poll_failed(job: VideoJob, failure: Failure, now: float, key_changed: bool = False) -> Decision:

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot import metrics
+from bot.core.polling import PollPolicy
 from bot.knowlify.errors import BudgetExhausted, header, parse_seconds
 
 
@@ -142,6 +143,15 @@ class Budget:
             raise ValueError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
         limit = self.limits[Bucket(bucket)]
         return limit if purpose == "action" else limit - self.reserve.get(Bucket(bucket), 0)
+
+    def poll_policy(self, poll_seconds: float) -> PollPolicy:
+        """The poll scheduler's view of this budget: the span counted and each bucket's poll share."""
+        return PollPolicy(
+            poll_seconds=poll_seconds,
+            span_seconds=self.span,
+            video_poll_cap=self.cap(Bucket.VIDEOS, "poll"),
+            edit_poll_cap=self.cap(Bucket.EDITS, "poll"),
+        )
 
     def acquire(self, bucket: str, purpose: str) -> None:
         """Record one call now, or raise :class:`BudgetExhausted` with the wait until one would fit."""

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.core import lifecycle as lc
 from bot.core import texts
 from bot.core.limits import DAY_SECONDS, next_allowed
-from bot.core.mrkdwn import escape
+from bot.core.mrkdwn import escape, mention
 from bot.core.parse import (
     CreateCommand,
     HelpCommand,
@@ -81,7 +81,7 @@ def list_text(services: Services, team_id: str, channel_id: str) -> str:
         )
         link = job.link or job.chat_url
         where = f" · {link_or_withheld(link)}" if link and job.state == lc.COMPLETE else ""
-        lines.append(f"• {escape(shorten(job.prompt, 80))} (by <@{job.user_id}>): {state}{where}")
+        lines.append(f"• {escape(shorten(job.prompt, 80))} (by {mention(job.user_id)}): {state}{where}")
     return "\n".join(lines)
 
 

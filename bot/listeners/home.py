@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core import lifecycle as lc
-from bot.core.mrkdwn import escape
+from bot.core.mrkdwn import channel_link, escape
 from bot.core.parse import help_text
 from bot.core.texts import link_or_withheld, shorten
 from bot.services import Services
@@ -32,7 +32,7 @@ def home_view(jobs: Sequence[VideoJob], revert_emoji: str) -> dict[str, Any]:
         link = job.link or job.chat_url
         tail = f" · {link_or_withheld(link)}" if link and job.state == lc.COMPLETE else ""
         lines.append(
-            f"• <#{job.channel_id}> {escape(shorten(job.prompt, 70))}: "
+            f"• {channel_link(job.channel_id)} {escape(shorten(job.prompt, 70))}: "
             f"{lc.status_line(job.state, progress)}{tail}"
         )
     blocks: list[dict[str, Any]] = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core import lifecycle
-from bot.core.mrkdwn import escape
+from bot.core.mrkdwn import escape, mention
 from bot.core.texts import LINK_WITHHELD, knowlify_link, shorten
 
 RETRY_ACTION = "knowlify_retry_create"
@@ -46,7 +46,7 @@ def card(
         if edits_applied:
             status += f" · version {edits_applied + 1} ({edits_applied} edit{'s' if edits_applied != 1 else ''} applied)"
     title = shorten(prompt, 280)
-    meta = f"Requested by <@{user_id}>" + (
+    meta = f"Requested by {mention(user_id)}" + (
         f" · {escape(shorten(options, MAX_OPTIONS_CHARS))}" if options else ""
     )
     blocks: list[dict[str, Any]] = [
@@ -63,7 +63,7 @@ def card(
         )
     if note:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _no_markup(note)}]})
-    text = f"Knowlify video for <@{user_id}>: {escape(shorten(prompt, 120))} — {_plain(status)}"
+    text = f"Knowlify video for {mention(user_id)}: {escape(shorten(prompt, 120))} — {_plain(status)}"
     return CardView(text=text, blocks=blocks)
 
 

@@ -1,7 +1,9 @@
 """The `/knowlify` form: the same options as the slash command, checked by the same validators.
 
 The view is validated in the ack of `view_submission` (`ack(response_action="errors", errors=…)`),
-so `parse_submission` returns errors keyed by block_id instead of raising.
+so `parse_submission` returns errors keyed by block_id instead of raising. The errors quote what was
+typed; they are escaped like every other text the bot shows (Slack decodes `&lt;` `&gt;` `&amp;` for
+display), so a value such as `<!channel>` is shown as typed and never parsed as markup.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from bot.core.mrkdwn import escape
 from bot.core.options import (
     ASPECT_RATIOS,
     MAX_DURATION_SECONDS,
@@ -207,7 +210,7 @@ def parse_submission(view_state_values: dict[str, Any]) -> CreateCommand | dict[
         try:
             return check(raw)
         except OptionError as exc:
-            errors[block_id] = exc.message
+            errors[block_id] = escape(exc.message)
             return None
 
     prompt_raw = _read(values, PROMPT_BLOCK, PROMPT_ACTION) or ""
@@ -215,7 +218,7 @@ def parse_submission(view_state_values: dict[str, Any]) -> CreateCommand | dict[
     try:
         prompt = check_prompt(prompt_raw)
     except OptionError as exc:
-        errors[PROMPT_BLOCK] = exc.message
+        errors[PROMPT_BLOCK] = escape(exc.message)
     duration = checked(DURATION_BLOCK, DURATION_ACTION, check_duration)
     aspect = checked(ASPECT_BLOCK, ASPECT_ACTION, check_aspect)
     video_type = checked(TYPE_BLOCK, TYPE_ACTION, check_type)

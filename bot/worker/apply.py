@@ -15,6 +15,7 @@ from bot.core import lifecycle
 from bot.core.decision import CardChange, Decision, KeptReplies, Post
 from bot.slack_ops import SlackFailure
 from bot.ui.card import retry_blocks
+from bot.worker import schedule
 from bot.worker.context import StepContext, card_view
 from storage.models import EditJob, VideoJob
 
@@ -48,10 +49,10 @@ def apply(ctx: StepContext, row: VideoJob | EditJob, decision: Decision, video: 
     values = dict(decision.store)
     if ts and post is not None and post.ts_field:
         values[post.ts_field] = ts
-    # With no card update in between, the values and the release are one write.
-    one_write = decision.card is CardChange.KEEP and decision.next_run is not None
+    # With no card update in between and a fixed time, the values and the release are one write.
+    one_write = decision.card is CardChange.KEEP and isinstance(decision.next_run, float | int)
     if one_write:
-        assert decision.next_run is not None
+        assert isinstance(decision.next_run, float | int)
         held = ctx.store.release(row, ctx.owner, decision.next_run, **values)
     else:
         held = ctx.store.save(row, ctx.owner, **values) if values else True
@@ -64,8 +65,10 @@ def apply(ctx: StepContext, row: VideoJob | EditJob, decision: Decision, video: 
     if decision.card is not CardChange.KEEP:
         refresh_card(ctx, video, leased=row is video, final=decision.card is CardChange.FINAL)
     if not one_write and decision.next_run is not None:
-        ctx.store.release(row, ctx.owner, decision.next_run)
+        ctx.store.release(row, ctx.owner, schedule.next_run(ctx, row, decision.next_run))
     _kept_replies(ctx, video, decision.kept_replies)
+    if decision.frees_render_slot:
+        ctx.store.wake_first_parked(video.key_id, ctx.clock())  # its slot goes to the next in line
     return True
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.core import lifecycle
+from bot.core import lifecycle, polling
 from bot.core.versions import EditView, current_version
 from bot.ui.card import CardView, card
 from storage.models import EditJob, VideoJob
@@ -27,6 +27,7 @@ class StepContext:
     owner: str
     poll_seconds: float
     key_id: str  # the current Knowlify key's fingerprint
+    poll_policy: polling.PollPolicy
     clock: Callable[[], float] = field(default=time.time)
 
 

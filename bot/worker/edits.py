@@ -58,7 +58,7 @@ def submit_edit(ctx: StepContext, edit: EditJob, video: VideoJob) -> None:
         key_changed = under_earlier_key(failure, video.key_id, ctx.key_id)
         apply(ctx, edit, rules.create_failed(edit, failure, ctx.clock(), key_changed), video)
         return
-    apply(ctx, edit, rules.accepted(edit, answer, ctx.clock(), ctx.poll_seconds), video)
+    apply(ctx, edit, rules.accepted(edit, answer), video)
 
 
 def poll_edit(ctx: StepContext, edit: EditJob, video: VideoJob) -> None:
@@ -73,4 +73,4 @@ def poll_edit(ctx: StepContext, edit: EditJob, video: VideoJob) -> None:
     if st.status == "reverted":  # reverted elsewhere (or our answer was lost): the revert machine's
         finish_revert(ctx, edit, video, st)
         return
-    apply(ctx, edit, rules.polled(edit, st, ctx.clock(), ctx.poll_seconds), video)
+    apply(ctx, edit, rules.polled(edit, st), video)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import col
 
+from bot.core import polling
 from bot.core.retry import backoff_seconds
 from bot.core.states import EDIT_WORK_STATES, REVERT_WORK_STATES, VIDEO_WORK_STATES
 from bot.knowlify.client import KnowlifyClient
@@ -46,6 +47,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         lease_seconds: float = 120.0,
         batch: int = 25,
+        poll_policy: polling.PollPolicy | None = None,
     ) -> None:
         self.store = store
         self.knowlify = knowlify
@@ -58,7 +60,8 @@ class Worker:
         self.batch = batch
         self.stopping = threading.Event()  # set by Runtime.stop: finish the current job, hand back the rest
         self.leases = LeaseKeeper(store, self.owner, lease_seconds)
-        self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, key_id, clock)
+        self.poll_policy = poll_policy or polling.PollPolicy(poll_seconds=poll_seconds)
+        self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, key_id, self.poll_policy, clock)
 
     def tick(self) -> int:
         """Move every due job one step; returns how many jobs were handled."""

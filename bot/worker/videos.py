@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.core import polling
 from bot.core import videos as rules
 from bot.core.decision import NEVER, wait_until
 from bot.core.retry import Fault, under_earlier_key
@@ -13,6 +14,7 @@ from bot.knowlify.models import VideoSpec
 from bot.slack_ops import SlackFailure
 from bot.worker.apply import apply, refresh_card
 from bot.worker.context import StepContext, card_view, options_of
+from bot.worker.schedule import render_load
 from storage.models import VideoJob
 
 log = logging.getLogger(__name__)
@@ -71,14 +73,19 @@ def submit_video(ctx: StepContext, job: VideoJob) -> None:
         log.info("create of job %s failed: %s", job.id, type(exc).__name__)
         apply(ctx, job, rules.create_failed(job, failure_of(exc), ctx.clock()), job)
         return
-    apply(ctx, job, rules.created(job, item, ctx.clock(), ctx.poll_seconds), job)
+    apply(ctx, job, rules.created(job, item), job)
 
 
 def poll_video(ctx: StepContext, job: VideoJob) -> None:
     assert job.knowlify_uuid
-    if job.status == "parked" and rules.parked_behind(ctx.store.parked_ahead(job.key_id, job.id or 0)):
-        apply(ctx, job, rules.parked_wait(ctx.clock(), ctx.poll_seconds), job)
-        return
+    if job.status == "parked":
+        # Only the first few in line can move next; the rest wait without a request.
+        now = ctx.clock()
+        load, ahead = render_load(ctx, job, now)
+        render = rules.render_of(job, ahead, now)
+        if not polling.is_polled(render, ctx.poll_policy):
+            apply(ctx, job, wait_until(polling.next_video_poll(now, render, load, ctx.poll_policy)), job)
+            return
     try:
         st = ctx.knowlify.get_video(job.knowlify_uuid)
     except KnowlifyError as exc:
@@ -90,4 +97,4 @@ def poll_video(ctx: StepContext, job: VideoJob) -> None:
         key_changed = under_earlier_key(failure, job.key_id, ctx.key_id)
         apply(ctx, job, rules.poll_failed(job, failure, ctx.clock(), key_changed), job)
         return
-    apply(ctx, job, rules.polled(job, st, ctx.clock(), ctx.poll_seconds), job)
+    apply(ctx, job, rules.polled(job, st, ctx.clock()), job)

@@ -98,6 +98,9 @@ def test_hostile_people_and_a_hostile_knowlify_never_produce_live_markup(stack):
     answer = ack_text(stack.driver.command(f"{PROMPT} {STYLE}"))
     acks.append(answer)
     assert "Explain &lt;!channel&gt; &lt;https://evil.example/phish|Q3 board deck&gt;" in answer
+    refused_options = ack_text(stack.driver.command('Explain --aspect "<!channel>" --primary "<@U0BOB0002>" --x<!here>'))
+    acks.append(refused_options)
+    assert "&lt;!channel&gt;" in refused_options
     thread = card_ts(stack)
     ready = stack.slack.wait_for(in_thread("Your video is ready", thread), timeout=20)[0]
     assert LINK_WITHHELD in ready.args["text"]
@@ -160,6 +163,13 @@ def test_hostile_people_and_a_hostile_knowlify_never_produce_live_markup(stack):
         "prompt": {"prompt_input": {"type": "plain_text_input", "value": PROMPT}},
         "style": {"style_input": {"type": "plain_text_input", "value": EVIL_TEXT}},
     }
+    invalid = {**values, "color_primary": {"color_primary_input": {"type": "plain_text_input", "value": "<!here>"}}}
+    rejected = stack.driver.view_submission(
+        {"callback_id": CALLBACK_ID, "private_metadata": view["private_metadata"], "state": {"values": invalid}}
+    )
+    errors = rejected.json()["errors"]
+    assert "&lt;!here&gt;" in errors["color_primary"]
+    acks += list(errors.values())
     submitted = stack.driver.view_submission(
         {"callback_id": CALLBACK_ID, "private_metadata": view["private_metadata"], "state": {"values": values}}
     )

@@ -10,8 +10,9 @@ the fault happen, waits for the bot to settle (`settle`) and then calls `check`,
 - one successful revert per revert intent, and one revert post for it.
 It returns each user's wait for their result, for the delay table (tests/faults/report.py).
 
-The bot's database is read with a plain read-only sqlite3 connection: it works the same whether the
-bot runs in-process or in a child process, and never takes the write lock the bot needs.
+The bot's database is read with a plain driver connection (read-only sqlite3, or psycopg in
+autocommit on PostgreSQL): it works the same whether the bot runs in-process or in a child process,
+and never takes the write lock the bot needs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
 
 from sandbox.slack_standin import Call
 from sandbox.stack import LocalStack
@@ -36,7 +40,26 @@ EDIT_FINAL = ("complete", "error", "refused", "reverted")
 # --- reading the bot's state -------------------------------------------------------------------
 
 
+_pg: dict[str, psycopg.Connection[dict[str, Any]]] = {}  # the last PostgreSQL database read
+
+
+def _pg_rows(url: str, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    con = _pg.get(conninfo)
+    if con is None or con.closed:
+        for old in _pg.values():
+            old.close()
+        _pg.clear()
+        con = _pg[conninfo] = psycopg.connect(conninfo, autocommit=True, row_factory=dict_row)
+    try:
+        return con.execute(sql.replace("?", "%s"), args).fetchall()
+    except psycopg.errors.UndefinedTable:  # the bot has not created its tables yet
+        return []
+
+
 def db_rows(stack: LocalStack, sql: str, *args: Any) -> list[dict[str, Any]]:
+    if not stack.database_url.startswith("sqlite"):
+        return _pg_rows(stack.database_url, sql, args)
     con = sqlite3.connect(f"file:{stack.config.database_path}?mode=ro", uri=True, timeout=10)
     con.row_factory = sqlite3.Row
     try:

@@ -25,6 +25,7 @@ class Row:
 
 
 ROWS: list[Row] = []
+DATABASE: str | None = None  # the database the current test runs on, named in its rows
 
 
 def record(fault: str, outcome: Outcome, baseline: Outcome | dict[str, float]) -> Row:
@@ -45,6 +46,8 @@ def record(fault: str, outcome: Outcome, baseline: Outcome | dict[str, float]) -
         if worst is None or row.added > worst.added:
             worst = row
     assert worst is not None, f"{fault}: no user result to measure"
+    if DATABASE:
+        worst.fault = f"{worst.fault} [{DATABASE}]"
     ROWS.append(worst)
     return worst
 

@@ -26,11 +26,11 @@ BURST = 200
 WITHIN = 10.0
 
 
-def test_burst_of_200_commands_in_10s(baseline):
+def test_burst_of_200_commands_in_10s(baseline, db_url):
     # Renders and windows are scaled down further so that 200 videos (3 render at a time) finish
     # quickly; the budget rule is the same: 30 video-bucket calls per window.
     window = 0.5
-    stack = make_stack(stage_seconds=0.02, window_seconds=window).start()
+    stack = make_stack(stage_seconds=0.02, window_seconds=window, database_url=db_url).start()
     try:
         driver, ledger = stack.driver, Ledger()
         assert driver is not None

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from bot.listeners.commands import DB_DOWN
@@ -20,6 +21,10 @@ from sandbox.stack import LocalStack
 from tests.faults import report
 from tests.faults.conversation import ACK_LIMIT, create
 from tests.faults.invariants import Ledger, check, edit_rows, job_for, settle, wait_for
+
+# SQLite's own faults: its single write lock and its "disk is full" error. (A PostgreSQL server
+# fails differently; its lock waits are bounded by the session settings in storage.db.)
+pytestmark = pytest.mark.databases("sqlite")
 
 
 @contextmanager

@@ -48,8 +48,8 @@ def test_no_secret_in_debug_logs_or_slack_messages_in_process(fstack, caplog):
     assert not _leaks(_slack_side(stack)), f"secrets in Slack messages: {_leaks(_slack_side(stack))}"
 
 
-def test_no_secret_in_the_served_bots_debug_log(tmp_path):
-    stack = make_stack().start(bot=False)
+def test_no_secret_in_the_served_bots_debug_log(tmp_path, db_url):
+    stack = make_stack(database_url=db_url).start(bot=False)
     bot = BotProcess(stack, tmp_path / "bot-debug.log", log_level="DEBUG")
     try:
         bot.start()

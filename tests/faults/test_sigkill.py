@@ -150,8 +150,8 @@ def _finished_edit(stack: LocalStack, reply_ts: str) -> dict[str, Any] | None:
     return None
 
 
-def _run(tmp_path: Any, seed: int, kills: int) -> tuple[LocalStack, KilledRun, Outcome]:
-    stack = make_stack().start(bot=False)
+def _run(tmp_path: Any, db_url: str, seed: int, kills: int) -> tuple[LocalStack, KilledRun, Outcome]:
+    stack = make_stack(database_url=db_url).start(bot=False)
     bot = BotProcess(stack, tmp_path / f"bot-{kills}-kills.log")
     run = KilledRun(stack, bot, seed, kills)
     try:
@@ -179,12 +179,12 @@ def _run(tmp_path: Any, seed: int, kills: int) -> tuple[LocalStack, KilledRun, O
         stack.stop()
 
 
-def test_sigkill_at_random_points_of_a_ten_video_run(tmp_path):
+def test_sigkill_at_random_points_of_a_ten_video_run(tmp_path, new_db_url):
     seed = int(os.environ.get("FAULT_SEED") or random.SystemRandom().randrange(1 << 31))
     print(f"\nSIGKILL run seed: {seed} (replay with FAULT_SEED={seed})")
-    _, _, without = _run(tmp_path, seed, kills=0)
+    _, _, without = _run(tmp_path, new_db_url(), seed, kills=0)
     try:
-        _, run, outcome = _run(tmp_path, seed, kills=KILLS)
+        _, run, outcome = _run(tmp_path, new_db_url(), seed, kills=KILLS)
     except AssertionError as exc:
         raise AssertionError(f"[seed {seed}] {exc}") from exc
     assert len(run.kill_times) == KILLS

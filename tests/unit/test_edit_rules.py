@@ -6,7 +6,7 @@ import pytest
 
 from bot.core import edits as rules
 from bot.core import reverts, texts
-from bot.core.decision import NEVER, CardChange, Decision, Post
+from bot.core.decision import NEVER, CardChange, Decision, Post, Schedule
 from bot.core.retry import Failure, Fault
 from bot.core.states import EditState, RevertState, VideoState
 from bot.core.versions import EditView
@@ -113,7 +113,7 @@ def test_replies_go_in_the_order_written():
     ],
 )
 def test_edit_accepted(accepted, ignored, says):
-    d = rules.accepted(edit(state=EditState.SUBMITTING, ignored_urls_json=ignored), EditAccepted(**accepted), NOW, POLL)
+    d = rules.accepted(edit(state=EditState.SUBMITTING, ignored_urls_json=ignored), EditAccepted(**accepted))
     assert d.store == {
         "state": EditState.SUBMITTED,
         "knowlify_edit_id": "e9",
@@ -122,7 +122,7 @@ def test_edit_accepted(accepted, ignored, says):
         "attempts": 0,
     }
     assert d.post is not None and says in d.post.text
-    assert (d.post.kind, d.post.ts_field, d.next_run) == ("edit_ack", "notice_ts", NOW + 2 * POLL)
+    assert (d.post.kind, d.post.ts_field, d.next_run) == ("edit_ack", "notice_ts", Schedule.EDIT_POLL)
 
 
 @pytest.mark.parametrize(
@@ -164,17 +164,17 @@ def test_edit_create_refused_says_why(failure):
 
 @pytest.mark.parametrize("status", ["queued", "processing", "brand_new_status"])
 def test_edit_still_running_is_polled_again(status):
-    d = rules.polled(edit(attempts=3), answer(status=status), NOW, POLL)
-    assert d == Decision(store={"status": status, "attempts": 0}, next_run=NOW + 2 * POLL)
+    d = rules.polled(edit(attempts=3), answer(status=status))
+    assert d == Decision(store={"status": status, "attempts": 0}, next_run=Schedule.EDIT_POLL)
 
 
 def test_edit_complete_posts_the_new_link_and_scenes_and_updates_the_card():
     result = {"link": "https://v/2", "changed_scene_numbers": [2], "added_scene_numbers": [4]}
-    d = rules.polled(edit(), answer(status="complete", result=result), NOW, POLL)
+    d = rules.polled(edit(), answer(status="complete", result=result))
     assert d.store["state"] == EditState.COMPLETE and '"https://v/2"' in d.store["result_json"]
     assert d.post is not None and d.post.text == texts.edit_done("https://v/2", [2], [4], [], None)
     assert (d.post.kind, d.post.ts_field, d.card, d.next_run) == ("edit_result", "result_ts", CardChange.FINAL, NEVER)
-    bare = rules.polled(edit(), answer(status="complete"), NOW, POLL)
+    bare = rules.polled(edit(), answer(status="complete"))
     assert bare.store["result_json"] == "{}" and bare.post == Post(
         texts.edit_done(None, [], [], [], None), kind="edit_result", ts_field="result_ts"
     )
@@ -182,7 +182,7 @@ def test_edit_complete_posts_the_new_link_and_scenes_and_updates_the_card():
 
 @pytest.mark.parametrize("body", [{"status": "error", "error_message": "no scenes"}, {"status": "x", "is_failed": True}])
 def test_edit_error_posts_knowlifys_reason(body):
-    d = rules.polled(edit(), answer(**body), NOW, POLL)
+    d = rules.polled(edit(), answer(**body))
     message = texts.edit_failed(body.get("error_message"))
     assert d == Decision(
         store={"state": EditState.ERROR, "error_message": message, "status": body["status"]},

@@ -11,12 +11,12 @@ import pytest
 
 from bot.core import lifecycle as lc
 from bot.core import texts
-from bot.core.mrkdwn import checked_link, escape, link
+from bot.core.mrkdwn import channel_link, checked_link, escape, link, mention
 from bot.core.parse import UsageError, parse_command
 from bot.listeners.commands import list_text
 from bot.listeners.home import SECTION_MAX, home_view
 from bot.ui.card import card
-from bot.ui.modal import build_create_modal
+from bot.ui.modal import build_create_modal, parse_submission
 from storage.models import VideoJob
 from tests.markup_scan import Meant, scan_text, scan_value, unmeant
 
@@ -101,6 +101,14 @@ def test_link_escapes_the_label_and_the_ampersands_of_the_url():
     assert unmeant(out, Meant.of(links=lambda u: u == GOOD)) == []
 
 
+@pytest.mark.parametrize("bad", ["U0BOB>|<!channel", "U0ADA0001\n", "<!channel>", "u0lower", "", "U", "C0DESIGN1"])
+def test_mention_and_channel_link_only_for_real_looking_ids(bad):
+    assert unmeant(mention(bad), Meant()) == []
+    assert unmeant(channel_link(bad if bad != "C0DESIGN1" else "U0ADA0001"), Meant()) == []
+    assert mention("U0ADA0001") == "<@U0ADA0001>" and mention("W0ENT0001") == "<@W0ENT0001>"
+    assert channel_link("C0DESIGN1") == "<#C0DESIGN1>"
+
+
 # --- every builder of thread texts -------------------------------------------------------
 
 STATUSES = [None, 400, 401, 402, 403, 404, 409, 415, 422, 429, 500]
@@ -122,6 +130,8 @@ def every_text(value: str, url: str | None) -> list[str]:
         texts.ignored_links([value]),
         texts.video_gone(value),
         texts.edit_gone(value),
+        texts.revert_not_allowed(ADA, value),
+        texts.revert_not_allowed(value, value),
     ]
     for status in STATUSES:
         out += [
@@ -300,3 +310,23 @@ def test_usage_errors_echo_hostile_option_values_as_text(value):
 
 def test_the_modal_has_no_live_markup():
     assert not scan_value(build_create_modal(json.dumps({"channel": "C0DESIGN1"})), Meant(), "modal")
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_the_modals_errors_quote_hostile_values_as_text(value):
+    errors = parse_submission(
+        {
+            "prompt": {"prompt_input": {"value": value * 2}},
+            "duration": {"duration_input": {"value": value}},
+            "color_primary": {"color_primary_input": {"value": value}},
+            "aspect": {"aspect_select": {"selected_option": {"value": value}}},
+        }
+    )
+    assert isinstance(errors, dict) and {"duration", "color_primary", "aspect"} <= set(errors)
+    for message in errors.values():
+        assert_clean(message, Meant())
+
+
+def test_the_scanner_lets_the_bots_own_dates_through_but_no_notification():
+    assert unmeant(texts.slack_date(1_800_000_000), Meant()) == []
+    assert unmeant("<!date^1392734382^{date}|Feb 18> <!here> <!channel|x>", Meant()) == ["<!here>", "<!channel|x>"]

@@ -105,11 +105,6 @@ def test_card_updates_are_paced_except_the_last_one():
     assert card_update_due(100.06, 100.0, 0.05, False)
 
 
-def test_poll_schedules():
-    assert lc.next_video_poll(10.0, 5.0, "voiceover") == 15.0
-    assert lc.next_video_poll(10.0, 5.0, "parked") == 25.0
-    assert lc.next_edit_poll(10.0, 5.0) == 20.0
-
 
 def test_state_groups():
     assert set(lc.EDIT_UNSUBMITTED) < set(lc.EDIT_WORK_STATES)

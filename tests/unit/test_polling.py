@@ -88,13 +88,14 @@ def test_never_twice_within_poll_seconds_even_when_the_end_is_near():
     assert next_video_poll(169.0, render, KeyLoad(moving=1), POLICY) == 174.0
 
 
-def test_far_from_its_end_a_render_is_looked_at_after_a_stage_change_at_a_relaxed_pace():
-    # 20 s per stage, in voiceover since 140: stages start at 160, 180, 200, 220; ends at 240.
-    render = Render("voiceover", stage_started=140.0, render_started=100.0)
-    at = next_video_poll(141.0, render, KeyLoad(moving=8), POLICY)
-    routine = POLICY.fair_interval(8, 24, POLICY.routine_share)  # ≈ 40.7 s: half the budget
-    assert 141.0 + routine <= at < 240.0
-    assert (at - 100.0) % 20.0 == pytest.approx(0.5)  # just after a stage began
+def test_far_from_its_end_a_render_is_looked_at_at_a_relaxed_pace_and_never_twice_in_one_stage():
+    routine = POLICY.fair_interval(8, 24, POLICY.routine_share)  # ≈ 50.8 s: 40 % of the budget
+    # 20 s per stage, in voiceover since 140: the relaxed look (181.7) falls in a later stage.
+    render = Render("voiceover", stage_started=140.0, render_started=100.0)  # ends at 240
+    assert next_video_poll(141.0, render, KeyLoad(moving=8), POLICY) == pytest.approx(141.0 + routine)
+    # 60 s per stage: it would still be in voiceover then, so it waits for highlevel (at 200).
+    slow = Render("voiceover", stage_started=140.0, render_started=20.0)  # ends at 440
+    assert next_video_poll(141.0, slow, KeyLoad(moving=8), POLICY) == pytest.approx(200.5)
 
 
 def test_late_against_its_estimate_it_is_polled_at_the_floor_pace_but_spaced_from_the_others():

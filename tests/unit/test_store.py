@@ -22,8 +22,8 @@ class Clock:
 
 
 @pytest.fixture
-def db(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+def db(db_url):
+    engine = make_engine(db_url)
     init_schema(engine)
     yield engine
     engine.dispose()
@@ -167,3 +167,46 @@ def test_a_server_pause_blocks_the_bucket_for_every_replica(db):
     with pytest.raises(BudgetExhausted) as err:
         b.acquire("videos", "action")
     assert err.value.retry_after == pytest.approx(46, abs=0.01)
+
+
+RACERS = 16
+
+
+def _race(work) -> list[BaseException]:
+    """Run `work(i)` in RACERS threads released together; the exceptions they raised."""
+    start, errors = threading.Barrier(RACERS), []
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            work(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_racing_reservations_on_a_new_scope_grant_exactly_the_cap(db):
+    """Replicas' first calls with a new key arrive together: no reservation fails with an error
+    (each error would cost the job an attempt and a backoff), and exactly `cap` are granted."""
+    cap, granted = 5, []
+    stores = [Store(db) for _ in range(RACERS)]  # one per replica
+
+    def reserve(i: int) -> None:
+        if stores[i].try_reserve("k:videos", 1_000.0, 60.0, cap) == 0.0:
+            granted.append(i)
+
+    assert _race(reserve) == []
+    assert len(granted) == cap
+    assert Store(db).try_reserve("k:videos", 1_000.0, 60.0, cap) > 0
+
+
+def test_racing_pauses_on_a_new_scope_keep_the_longest(db):
+    stores = [Store(db) for _ in range(RACERS)]
+    assert _race(lambda i: stores[i].block("k:edits", 2_000.0 + i)) == []
+    assert Store(db).blocked_until("k:edits") == 2_000.0 + RACERS - 1

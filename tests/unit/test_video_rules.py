@@ -6,7 +6,7 @@ import pytest
 
 from bot.core import texts
 from bot.core import videos as rules
-from bot.core.decision import NEVER, CardChange, Decision, KeptReplies, Post
+from bot.core.decision import NEVER, CardChange, Decision, KeptReplies, Post, Schedule
 from bot.core.retry import MAX_CREATE_ATTEMPTS, Failure, Fault
 from bot.core.states import VideoState
 from bot.knowlify.models import CreatedItem, VideoStatus
@@ -91,19 +91,19 @@ def test_submitting_is_stored_before_the_call_and_keeps_the_lease():
 
 
 @pytest.mark.parametrize(
-    ("item", "status", "poll_at"),
+    ("item", "status"),
     [
-        ({"index": 0, "uuid": "u1", "status": "queued"}, "queued", NOW + POLL),
-        ({"index": 0, "uuid": "u1", "status": "parked", "queue_position": 2}, "parked", NOW + 3 * POLL),
-        ({"index": 0, "uuid": "u1", "status": "pending"}, "pending", NOW + 3 * POLL),
+        ({"index": 0, "uuid": "u1", "status": "queued"}, "queued"),
+        ({"index": 0, "uuid": "u1", "status": "parked", "queue_position": 2}, "parked"),
+        ({"index": 0, "uuid": "u1", "status": "pending"}, "pending"),
     ],
 )
-def test_create_answered_starts_rendering(item, status, poll_at):
-    d = rules.created(job(state=VideoState.SUBMITTING), CreatedItem.model_validate(item), NOW, POLL)
+def test_create_answered_starts_rendering(item, status):
+    d = rules.created(job(state=VideoState.SUBMITTING), CreatedItem.model_validate(item))
     assert d.store["state"] == VideoState.RENDERING and d.store["status"] == status
     assert d.store["knowlify_uuid"] == "u1" and d.store["attempts"] == 0
     assert d.store["queue_position"] == item.get("queue_position")
-    assert (d.card, d.next_run, d.post) == (CardChange.FINAL, poll_at, None)
+    assert (d.card, d.next_run, d.post) == (CardChange.FINAL, Schedule.VIDEO_POLL, None)
 
 
 @pytest.mark.parametrize(
@@ -114,13 +114,14 @@ def test_create_answered_starts_rendering(item, status, poll_at):
     ],
 )
 def test_create_answered_with_an_item_error_fails_in_the_thread(item):
-    d = rules.created(job(state=VideoState.SUBMITTING), CreatedItem.model_validate(item), NOW, POLL)
+    d = rules.created(job(state=VideoState.SUBMITTING), CreatedItem.model_validate(item))
     message = texts.item_failed(item.get("message"))
     assert d.store == {"state": VideoState.FAILED, "error_message": message}
     assert d.post == Post(
         f":x: {message}", kind="final", ts_field="final_ts", requester_text=message, deferrable=False
     )
     assert (d.next_run, d.card, d.kept_replies) == (NEVER, CardChange.FINAL, KeptReplies.SETTLE)
+    assert d.frees_render_slot
 
 
 @pytest.mark.parametrize(
@@ -192,26 +193,39 @@ def test_completed_is_told_once_and_releases_kept_replies(card_ts, final_ts, pos
 # --- polls ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ahead", "skip"), [(0, False), (2, False), (3, True), (9, True)])
-def test_only_the_first_parked_renders_are_polled(ahead, skip):
-    assert rules.parked_behind(ahead) is skip
-    assert rules.parked_wait(NOW, POLL) == Decision(next_run=NOW + 3 * POLL)
+@pytest.mark.parametrize(
+    ("iso", "expected"),
+    [
+        (None, None),
+        ("not a time", None),
+        ("1970-01-01T00:10:00Z", 600.0),
+        ("1970-01-01T00:10:00", 600.0),  # no zone: UTC
+        ("1970-01-01T01:00:00+00:00", NOW),  # a server clock ahead of ours: never later than now
+    ],
+)
+def test_knowlify_times(iso, expected):
+    assert rules.knowlify_time(iso, NOW) == expected
+
+
+def test_the_poll_policy_sees_the_job_as_a_render():
+    render = rules.render_of(job(status="voiceover", knowlify_updated_at="1970-01-01T00:10:00Z"), 2, NOW)
+    assert (render.status, render.stage_started, render.parked_ahead) == ("voiceover", 600.0, 2)
 
 
 @pytest.mark.parametrize(
-    ("answer", "was", "status", "position_kept", "poll_at"),
+    ("answer", "was", "status", "position_kept"),
     [
-        ({"status": "voiceover", "progress": {"percent": 10}}, "queued", "voiceover", False, NOW + POLL),
-        ({"status": "pending"}, "parked", "parked", True, NOW + 3 * POLL),  # still parked: keep the position
-        ({"status": "pending"}, "queued", "pending", True, NOW + 3 * POLL),
-        ({"status": "something_new"}, "queued", "something_new", False, NOW + POLL),
+        ({"status": "voiceover", "progress": {"percent": 10}}, "queued", "voiceover", False),
+        ({"status": "pending"}, "parked", "parked", True),  # still parked: keep the position
+        ({"status": "pending"}, "queued", "pending", True),
+        ({"status": "something_new"}, "queued", "something_new", False),
     ],
 )
-def test_a_progress_poll_updates_the_card_when_due(answer, was, status, position_kept, poll_at):
-    d = rules.polled(job(status=was, queue_position=2), status_of(answer), NOW, POLL)
+def test_a_progress_poll_updates_the_card_when_due(answer, was, status, position_kept):
+    d = rules.polled(job(status=was, queue_position=2), status_of(answer), NOW)
     assert d.store["status"] == status and d.store["attempts"] == 0
     assert ("queue_position" not in d.store) is position_kept
-    assert (d.card, d.next_run, d.post) == (CardChange.IF_DUE, poll_at, None)
+    assert (d.card, d.next_run, d.post) == (CardChange.IF_DUE, Schedule.VIDEO_POLL, None)
 
 
 def status_of(answer: dict) -> VideoStatus:
@@ -220,17 +234,17 @@ def status_of(answer: dict) -> VideoStatus:
 
 def test_poll_complete_posts_the_create_link_unless_the_poll_has_one():
     j = job()
-    d = rules.polled(j, status(status="complete"), NOW, POLL)
+    d = rules.polled(j, status(status="complete"), NOW)
     assert d.store["state"] == VideoState.COMPLETE and d.store["link"] is None
     assert d.post is not None and "https://knowlify.com/chat/1" in d.post.text
     assert d.post.link_seen_at == NOW  # the link lag is measured from the poll that saw it
-    d = rules.polled(j, status(status="complete", link="https://cdn/v.mp4"), NOW, POLL)
+    d = rules.polled(j, status(status="complete", link="https://cdn/v.mp4"), NOW)
     assert d.store["link"] == "https://cdn/v.mp4" and d.post is not None and "https://cdn/v.mp4" in d.post.text
 
 
 def test_poll_failed_status_fails_with_knowlifys_reason():
     j = job()
-    d = rules.polled(j, status(status="failed", error_message="render crashed"), NOW, POLL)
+    d = rules.polled(j, status(status="failed", error_message="render crashed"), NOW)
     assert d == rules.failed(j, texts.render_failed("render crashed")).storing(d.store)
     assert d.store["state"] == VideoState.FAILED and d.store["status"] == "failed"
 

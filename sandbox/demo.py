@@ -100,6 +100,8 @@ def run_demo(stage_seconds: float = 0.3, out: Callable[[str], None] = print) -> 
         out("\n@ada reacts :rewind: on her reply")
         stack.driver.reaction(reply_ts)
         narrator.until(_posted("Edit reverted"))
+        # The card follows the revert with an update of its own: show the channel once it has come.
+        narrator.until(lambda c: c.method == "chat.update" and c.args.get("ts") == card_ts, timeout=30)
 
         out("\n@ada types: /knowlify list")
         listing = ack_text(stack.driver.command("list"))
