@@ -20,7 +20,7 @@ real-time seconds either way.
 Cases: (a) 8 renders at once on one key and 8 render slots (nothing parks); (b) 30 renders at
 once with Knowlify's 3-render cap (27 park and are promoted in order).
 
-    python bench/link_lag.py [--case a|b|both] [--scale 1.0] [--seed 8]
+    python bench/link_lag.py [--case a|b|both] [--scale 1.0] [--seed 8] [--quick]
 """
 
 from __future__ import annotations
@@ -96,7 +96,10 @@ def naive(base: str, tasks: list[str], interval: float, scale: float, seen: dict
         while due:
             uuid = min(due, key=lambda u: due[u])
             time.sleep(max(0.0, due[uuid] - time.monotonic()))
-            r = http.get(f"/v1/videos/{uuid}")
+            try:
+                r = http.get(f"/v1/videos/{uuid}")
+            except httpx.TransportError:  # the server closed an idle keep-alive connection: again
+                r = http.get(f"/v1/videos/{uuid}")
             if r.status_code == 200 and r.json()["status"] in ("complete", "failed"):
                 seen[uuid] = time.time()
                 del due[uuid]
@@ -175,7 +178,10 @@ def main() -> int:
     parser.add_argument("--case", choices=("a", "b", "both"), default="both")
     parser.add_argument("--scale", type=float, default=1.0, help="time scale (1 = real 60 s window)")
     parser.add_argument("--seed", type=int, default=8, help="seed of the render lengths")
+    parser.add_argument("--quick", action="store_true", help="time scaled 1/10 (about 2 minutes)")
     args = parser.parse_args()
+    if args.quick:
+        args.scale = 0.1
     cases = ("a", "b") if args.case == "both" else (args.case,)
     for case in cases:
         renders, slots = CASES[case]

@@ -3,7 +3,7 @@
 Each replica is a real `Runtime` (own Bolt app served over HTTP, own Knowlify and Slack clients, own
 worker with `owner="replica-N"`), all on the same database file; the 12 /knowlify commands go to
 the three replicas in turn (as a load balancer would). Scaled time: stage 0.2 s, window 1 s,
-poll 0.083 s, tick 0.05 s (as in slack-platform.md §10's measurement).
+poll 0.083 s, tick 0.05 s.
 
   leases    the real workers: rows are claimed with UPDATE … RETURNING before they are touched.
   naive     the real workers create the videos (cards and POST /v1/videos as usual) but leave

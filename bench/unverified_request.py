@@ -9,7 +9,7 @@ Targets, all logging at INFO to a file as a deployment would:
   stock  a plain Bolt app behind slack_bolt.adapter.starlette.SlackRequestHandler, under uvicorn
   serve  `knowlify-slack serve` (sandbox.bot_process.BotProcess) against the local stack
   before `knowlify-slack serve` from another checkout (--before DIR), e.g. the previous commit:
-             git -C /work/main archive <commit> | tar -x -C /tmp/before
+             git archive <commit> | tar -x -C /tmp/before
 
     python bench/unverified_request.py [--quick] [--mib N] [--before DIR]
 """

@@ -1,4 +1,4 @@
-"""Every setting of PRODUCT.md §3, read from the environment and a `.env` file.
+"""Every setting in README.md's Settings tables, read from the environment and a `.env` file.
 
 A missing or malformed value stops start-up with one line that names the variable (exit status 2),
 never a traceback: `load_settings()` turns pydantic's errors into a `SettingsError` the CLI prints.
@@ -19,7 +19,7 @@ KEY_PATTERN = re.compile(r"^kn_[0-9a-fA-F]{64}$")
 
 Mode = Literal["serve", "socket", "demo"]
 
-# Which variables each mode cannot run without (PRODUCT.md §3).
+# Which variables each mode cannot run without (README.md, "`socket` or `serve`").
 REQUIRED = {
     "serve": ("slack_bot_token", "slack_signing_secret", "knowlify_api_key"),
     "socket": ("slack_bot_token", "slack_app_token", "knowlify_api_key"),

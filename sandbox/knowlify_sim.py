@@ -1,8 +1,9 @@
 """In-process simulator of the Knowlify v1 HTTP API (a Starlette ASGI app).
 
 `knowlify-slack demo`, `knowlify-slack simulator` and the test suite run against it, so it follows
-/work/shared/knowlify-api.md to the letter wherever the docs speak, and makes the choices below where
-they are silent or contradict themselves (knowlify-api.md §13–14). All timing derives from the injected
+Knowlify's public docs (https://docs.knowlify.com; what the bot relies on is in
+docs/knowlify-api-notes.md) to the letter wherever they speak, and makes the choices below where
+they are silent or contradict themselves. All timing derives from the injected
 `clock`; `advance()` replays due transitions in time order under one lock, so a fake clock gives fully
 deterministic runs without background threads.
 

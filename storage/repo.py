@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from storage.group_commit import GroupCommit
+from storage.group_commit import supported as group_commit_supported
 from storage.models import (
     BudgetScope,
     EditJob,
@@ -28,12 +30,16 @@ from storage.models import (
 )
 
 L = TypeVar("L", VideoJob, EditJob)
+# SlackDelivery keys that mark something done once per thread (the "how to ask for an edit" hint
+# to each person), not a delivery: purge_deliveries leaves them.
+THREAD_STATE_PREFIXES = ("edit-hint:",)
 
-# While a worker holds a row its next_run_at is HELD: nothing is scheduled. Anyone who wants the row
-# worked again meanwhile (a listener: a revert asked for, a retry clicked, kept replies released)
-# writes a real time, and `release` keeps the earlier of that and the worker's own choice, so a
-# wake-up set during a step is never overwritten by a later one.
-HELD = 9.0e12
+# While a worker holds a row, its next_run_at equals its lease_until (claim and renew keep them
+# equal): if the worker dies, the row falls due when its lease expires, found by the next_run_at
+# index like any other due row. Anyone who wants the row worked again meanwhile (a listener: a
+# revert asked for, a retry clicked; a render that ended) writes an earlier time, and `release`
+# keeps the earlier of that and the worker's own choice (in SQL), so a wake-up set during a step is
+# never moved later.
 
 # Kept in step with bot.core.lifecycle (storage does not import the bot).
 EDIT_CANCELLED = "cancelled"
@@ -47,9 +53,18 @@ UNCOUNTED_EDIT_STATES = ("refused", EDIT_CANCELLED)
 
 
 class Store:
-    def __init__(self, engine: Engine, clock: Any = time.time) -> None:
+    def __init__(self, engine: Engine, clock: Any = time.time, *, group_commit: bool = False) -> None:
+        """`group_commit`: new jobs go through one writer thread, many per transaction
+        (storage.group_commit), so simultaneous commands do not queue for the lock one by one."""
         self.engine = engine
         self.clock = clock
+        self._group = GroupCommit(engine) if group_commit and group_commit_supported(engine) else None
+        self._reader = engine.execution_options(read_only=True)
+
+    def reading(self) -> Session:
+        """A session for reads only: on SQLite it takes no write lock, so the checks made before an
+        ack never queue behind the worker's writes (storage.db)."""
+        return Session(self._reader, expire_on_commit=False)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -61,6 +76,8 @@ class Store:
         now = self.clock()
         job.created_at = job.updated_at = now
         job.next_run_at = now
+        if self._group is not None:
+            return self._group.add_video(job)
         with self.session() as s:
             s.add(job)
             try:
@@ -68,8 +85,7 @@ class Store:
             except IntegrityError:
                 s.rollback()
                 return None
-            s.refresh(job)
-            return job
+            return job  # the id came back with the INSERT: no second round trip
 
     def add_edit(self, edit: EditJob, delivery_key: str | None) -> EditJob | None:
         """Insert an edit, its thread message and the delivery key in one transaction.
@@ -145,13 +161,29 @@ class Store:
                 s.rollback()
                 return False
 
-    def video_by_request_key(self, request_key: str) -> VideoJob | None:
+    def purge_deliveries(self, older_than: float) -> int:
+        """Forget delivery keys received before `older_than` (epoch seconds); returns how many.
+
+        Slack redelivers within minutes, and a repeated command or reply is also caught by its own
+        row (trigger_id, message ts), so a key older than a day protects nothing and only grows.
+        Keys under THREAD_STATE_PREFIXES are not deliveries but "done once per thread" marks, kept
+        as long as their thread.
+        """
+        kept = [col(SlackDelivery.key).not_like(f"{prefix}%") for prefix in THREAD_STATE_PREFIXES]
         with self.session() as s:
+            result = s.exec(
+                delete(SlackDelivery).where(col(SlackDelivery.received_at) < older_than, *kept)
+            )
+            s.commit()
+            return int(result.rowcount or 0)
+
+    def video_by_request_key(self, request_key: str) -> VideoJob | None:
+        with self.reading() as s:
             return s.exec(select(VideoJob).where(VideoJob.request_key == request_key)).first()
 
     def video_times(self, team_id: str, user_id: str, since: float) -> list[float]:
         """When this person's counted video requests since `since` were made (for the daily limit)."""
-        with self.session() as s:
+        with self.reading() as s:
             return list(
                 s.exec(
                     select(VideoJob.created_at).where(
@@ -301,32 +333,34 @@ class Store:
     ) -> list[L]:
         """Atomically take up to `limit` due rows matching `conditions` that nobody holds a live lease on.
 
-        One UPDATE … RETURNING decides, so two replicas never claim the same row. A claimed row's
-        next_run_at becomes HELD (see above). A row whose lease expired (its worker died mid-step)
-        is due whatever its next_run_at says.
+        One UPDATE … RETURNING decides, so two replicas never claim the same row; an expired lease
+        (its owner crashed) is claimable again. A claimed row's next_run_at is its lease's end.
         """
         now = self.clock()
+        if not self._any_due(model, now):
+            return []
         due = (
             select(model.id)
             .where(
                 *conditions,
+                col(model.next_run_at) <= now,
+                # Free, expired, or our own (taken back at start, see take_back).
                 or_(
-                    and_(col(model.lease_owner).is_(None), col(model.next_run_at) <= now),
+                    col(model.lease_until).is_(None),
                     col(model.lease_until) < now,
-                    # Our own: a worker that restarts under a stable id takes its rows back at
-                    # once instead of waiting for its dead predecessor's leases to expire.
                     col(model.lease_owner) == owner,
                 ),
             )
-            # Oldest first among due rows: requests are served in the order they arrived.
-            .order_by(col(model.id))
+            # Most overdue first, then in arrival order. Walking the next_run_at index stops after
+            # `limit` due rows, so the many rows that are not due (or finished) cost nothing.
+            .order_by(col(model.next_run_at), col(model.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         stmt = (
             update(model)
             .where(col(model.id).in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + lease_seconds, next_run_at=HELD)
+            .values(lease_owner=owner, lease_until=now + lease_seconds, next_run_at=now + lease_seconds)
             .returning(col(model.id))
         )
         with self.session() as s:
@@ -341,10 +375,13 @@ class Store:
     def renew(
         self, model: type[VideoJob] | type[EditJob], ids: Sequence[int], owner: str, lease_seconds: float
     ) -> int:
-        """Extend `owner`'s live leases on these rows (a lease that already expired stays expired)."""
+        """Extend `owner`'s live leases on these rows (a lease that already expired stays expired);
+        a wake-up someone set meanwhile (a next_run_at before the lease's end) stays."""
         if not ids:
             return 0
         now = self.clock()
+        until = now + lease_seconds
+        current = col(model.next_run_at)
         with self.session() as s:
             result = s.exec(
                 update(model)  # type: ignore[call-overload]
@@ -353,7 +390,45 @@ class Store:
                     col(model.lease_owner) == owner,
                     col(model.lease_until) >= now,
                 )
-                .values(lease_until=now + lease_seconds)
+                .values(
+                    lease_until=until,
+                    next_run_at=case((current < col(model.lease_until), current), else_=until),
+                )
+            )
+            s.commit()
+            return int(result.rowcount or 0)
+
+    def _any_due(self, model: type[L], now: float) -> bool:
+        """Whether any row of the table is due, read on a bare connection: with thousands of jobs
+        between two polls, most ticks find nothing, and then skip the claim's UPDATE (on SQLite it
+        takes the database's write lock, which the 3-second ack path waits for) and its cost in
+        statement building. Walks the next_run_at index; stops at the first due row."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        conn = self.engine.raw_connection()
+        driver = conn.driver_connection
+        # psycopg: autocommit spares the BEGIN and ROLLBACK round trips (pysqlite has none already).
+        manual = getattr(driver, "autocommit", True) is False
+        try:
+            if manual:
+                driver.autocommit = True  # type: ignore[union-attr]
+            cursor = conn.cursor()
+            cursor.execute(f"SELECT 1 FROM {model.__tablename__} WHERE next_run_at <= {mark} LIMIT 1", (now,))
+            found = cursor.fetchone() is not None
+            cursor.close()
+        finally:
+            if manual:
+                driver.autocommit = False  # type: ignore[union-attr]
+            conn.close()
+        return found
+
+    def take_back(self, model: type[VideoJob] | type[EditJob], owner: str) -> int:
+        """At start: rows a predecessor under the same worker id held are due now (not when its
+        leases expire)."""
+        with self.session() as s:
+            result = s.exec(
+                update(model)  # type: ignore[call-overload]
+                .where(col(model.lease_owner) == owner)
+                .values(next_run_at=self.clock())
             )
             s.commit()
             return int(result.rowcount or 0)
@@ -367,7 +442,8 @@ class Store:
         someone asked for it meanwhile (MIN in SQL, so the two cannot race)."""
         model = type(row)
         current = col(model.next_run_at)  # type: ignore[var-annotated]
-        earliest = case((current < next_run_at, current), else_=next_run_at)
+        woken = and_(current < col(model.lease_until), current < next_run_at)  # type: ignore[attr-defined]
+        earliest = case((woken, current), else_=next_run_at)
         values = {**values, "lease_owner": None, "lease_until": None}
         if not self._write_leased(row, owner, {**values, "next_run_at": earliest}, shown=values):
             return False

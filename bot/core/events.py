@@ -1,4 +1,4 @@
-"""Which Slack message events are edit requests (slack-platform.md §6). Pure, and fast: it runs on
+"""Which Slack message events are edit requests (docs/architecture.md, "Edit"). Pure, and fast: it runs on
 every message in every channel the bot is in."""
 
 from __future__ import annotations

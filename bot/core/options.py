@@ -2,7 +2,7 @@
 
 One set of validators keeps the two entry points in agreement: a value the modal refuses is refused
 by the slash command with the same words, and both produce exactly what Knowlify's
-`VideoCreateItem` accepts (knowlify-api.md §5.1), so a bad value never costs an API call.
+`VideoCreateItem` accepts (docs/knowlify-api-notes.md), so a bad value never costs an API call.
 """
 
 from __future__ import annotations

@@ -191,8 +191,7 @@ def _after_stage_change(earliest: float, render: Render, end: float, margin: flo
     """``earliest``, unless the render would still be in the stage the card shows: then just after
     that stage's expected end, so the look shows something new."""
     index = stage_index(render.status)
-    if render.stage_started is None or index is None:
-        return earliest
+    assert render.stage_started is not None and index is not None  # both known, or there is no end
     next_change = render.stage_started + (end - render.stage_started) / (len(VIDEO_STAGES) - index)
     return next_change + margin if earliest < next_change else earliest
 

@@ -274,10 +274,10 @@ def edit_gone(detail: str) -> str:
 
 def edit_how_to(creator: str, bot_user_id: str | None) -> str:
     """Told once per thread to someone other than the creator whose reply was not an edit."""
-    me = f"<@{bot_user_id}>" if bot_user_id else "me (@knowlify)"
+    me = mention(bot_user_id) if bot_user_id else "me (@knowlify)"
     example = "`@knowlify make scene 2 slower`" if not bot_user_id else f"{me} make scene 2 slower"
     return (
-        f"Replies in this thread are not sent to Knowlify as edits unless they come from <@{creator}>, "
+        f"Replies in this thread are not sent to Knowlify as edits unless they come from {mention(creator)}, "
         f"who created the video, or mention {me}. Edits cost credits, so to ask for one, mention {me} "
         f"in your reply, e.g. {example}."
     )
@@ -317,7 +317,7 @@ def video_limit(limit: int, next_at: float, *, plain: bool = False) -> str:
 def edit_limit(user: str, limit: int, next_at: float) -> str:
     noun = "edit" if limit == 1 else "edits"
     return (
-        f":no_entry_sign: <@{user}>, you have asked for {limit} {noun} in the last 24 hours, the most "
+        f":no_entry_sign: {mention(user)}, you have asked for {limit} {noun} in the last 24 hours, the most "
         f"one person may here, so this reply was not sent to Knowlify. You can ask for the next edit "
         f"{slack_date(next_at)}: reply again then."
     )

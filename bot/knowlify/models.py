@@ -1,6 +1,6 @@
 """Typed shapes of the Knowlify v1 API, parsed at the edge.
 
-The docs leave many fields open (knowlify-api.md §13-14), so every response model keeps unknown fields
+The docs leave many fields open (docs/knowlify-api-notes.md), so every response model keeps unknown fields
 (``extra="allow"``) and every status is a plain ``str``: a new server value must reach the caller's
 "unknown status" branch, not abort the parse. Success bodies of POSTs are parsed leniently because a
 parse failure there means "outcome unknown", which is far costlier than a missing optional field.

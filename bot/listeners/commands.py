@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,8 +30,8 @@ from bot.core.parse import (
     parse_command,
 )
 from bot.core.texts import command_taken, link_or_withheld, shorten
-from bot.services import Services
-from bot.ui.modal import CALLBACK_ID, build_create_modal, parse_submission
+from bot.services import Services, services_of
+from bot.ui.modal import build_create_modal, parse_submission
 from storage.models import VideoJob
 
 log = logging.getLogger(__name__)
@@ -85,65 +85,64 @@ def list_text(services: Services, team_id: str, channel_id: str) -> str:
     return "\n".join(lines)
 
 
-def register(app: App, services: Services) -> None:
-    emoji = services.settings.knowlify_revert_emoji
+def on_command(ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    services = services_of(context)
+    try:
+        parsed = parse_command(command.get("text") or "")
+        if isinstance(parsed, HelpCommand):
+            ack(text=help_text(services.settings.knowlify_revert_emoji))
+        elif isinstance(parsed, ListCommand):
+            ack(text=list_text(services, command["team_id"], command["channel_id"]))
+        elif isinstance(parsed, UsageError):
+            ack(text=parsed.message)
+        elif isinstance(parsed, OpenModalCommand):
+            meta = json.dumps({"channel": command["channel_id"]})
+            client.views_open(trigger_id=command["trigger_id"], view=build_create_modal(meta))
+            ack()
+        elif isinstance(parsed, CreateCommand):
+            ack(text=_create(services, command, parsed))
+    except SQLAlchemyError:
+        log.exception("database error while taking /knowlify")
+        ack(text=DB_DOWN)
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("/knowlify failed (ref %s)", ref)
+        ack(text=f"Something went wrong on my side (ref {ref}); nothing was started. Please try again.")
 
-    @app.command("/knowlify")
-    def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        try:
-            parsed = parse_command(command.get("text") or "")
-            if isinstance(parsed, HelpCommand):
-                ack(text=help_text(emoji))
-            elif isinstance(parsed, ListCommand):
-                ack(text=list_text(services, command["team_id"], command["channel_id"]))
-            elif isinstance(parsed, UsageError):
-                ack(text=parsed.message)
-            elif isinstance(parsed, OpenModalCommand):
-                meta = json.dumps({"channel": command["channel_id"]})
-                client.views_open(trigger_id=command["trigger_id"], view=build_create_modal(meta))
-                ack()
-            elif isinstance(parsed, CreateCommand):
-                ack(text=_create(services, command, parsed))
-        except SQLAlchemyError:
-            log.exception("database error while taking /knowlify")
-            ack(text=DB_DOWN)
-        except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("/knowlify failed (ref %s)", ref)
-            ack(text=f"Something went wrong on my side (ref {ref}); nothing was started. Please try again.")
 
-    @app.view(CALLBACK_ID)
-    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        result = parse_submission(view.get("state", {}).get("values", {}))
-        if isinstance(result, dict):
-            ack(response_action="errors", errors=result)
+def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    services = services_of(context)
+    result = parse_submission(view.get("state", {}).get("values", {}))
+    if isinstance(result, dict):
+        ack(response_action="errors", errors=result)
+        return
+    meta = json.loads(view.get("private_metadata") or "{}")
+    user = body["user"]["id"]
+    team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+    request_key = f"view:{team}:{view['id']}"
+    try:
+        refusal = over_limit(services, team, user, request_key, plain=True)
+        if refusal is not None:
+            # The modal stays open with the reason under the first field; nothing is started.
+            ack(response_action="errors", errors={next(iter(view["state"]["values"])): refusal})
             return
-        meta = json.loads(view.get("private_metadata") or "{}")
-        user = body["user"]["id"]
-        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
-        request_key = f"view:{team}:{view['id']}"
-        try:
-            refusal = over_limit(services, team, user, request_key, plain=True)
-            if refusal is not None:
-                # The modal stays open with the reason under the first field; nothing is started.
-                ack(response_action="errors", errors={next(iter(view["state"]["values"])): refusal})
-                return
-            job = new_job(
-                services,
-                request_key=request_key,
-                team_id=team,
-                channel_id=meta.get("channel") or user,
-                user_id=user,
-                command=result,
-                response_url=None,
-            )
-        except SQLAlchemyError:
-            log.exception("database error while taking a modal submission")
-            ack(response_action="errors", errors={next(iter(view["state"]["values"])): DB_DOWN})
-            return
-        ack()
-        if job is not None:
-            services.kick()
+        job = new_job(
+            services,
+            request_key=request_key,
+            team_id=team,
+            channel_id=meta.get("channel") or user,
+            user_id=user,
+            command=result,
+            response_url=None,
+        )
+    except SQLAlchemyError:
+        log.exception("database error while taking a modal submission")
+        ack(response_action="errors", errors={next(iter(view["state"]["values"])): DB_DOWN})
+        return
+    ack()
+    if job is not None:
+        services.kick()
+
 
 
 def over_limit(
@@ -155,11 +154,12 @@ def over_limit(
     once, when it was taken, and taking it again is a no-op anyway.
     """
     limit = services.settings.knowlify_user_videos_per_day
-    if limit <= 0 or services.store.video_by_request_key(request_key) is not None:
+    if limit <= 0:
         return None
     now = time.time()
     next_at = next_allowed(services.store.video_times(team_id, user_id, now - DAY_SECONDS), limit, now)
-    if next_at is None:
+    # The stored-already lookup only when refusing: one query fewer before most acks.
+    if next_at is None or services.store.video_by_request_key(request_key) is not None:
         return None
     log.info("video request of %s refused: %d in 24 hours", user_id, limit)
     return texts.video_limit(limit, next_at, plain=plain)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -14,7 +14,7 @@ from bot.core import lifecycle as lc
 from bot.core.mrkdwn import channel_link, escape
 from bot.core.parse import help_text
 from bot.core.texts import link_or_withheld, shorten
-from bot.services import Services
+from bot.services import services_of
 from storage.models import VideoJob
 
 log = logging.getLogger(__name__)
@@ -54,16 +54,15 @@ def home_view(jobs: Sequence[VideoJob], revert_emoji: str) -> dict[str, Any]:
     return {"type": "home", "blocks": blocks}
 
 
-def register(app: App, services: Services) -> None:
-    @app.event("app_home_opened")
-    def on_home(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab") not in (None, "home"):
-            return
-        user = event.get("user")
-        if not isinstance(user, str):
-            return
-        view = home_view(services.store.videos_of_user(user, 10), services.settings.knowlify_revert_emoji)
-        try:
-            client.views_publish(user_id=user, view=view)
-        except SlackApiError as exc:
-            log.warning("home tab of %s not published: %s", user, exc.response.get("error"))
+def on_home(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    services = services_of(context)
+    if event.get("tab") not in (None, "home"):
+        return
+    user = event.get("user")
+    if not isinstance(user, str):
+        return
+    view = home_view(services.store.videos_of_user(user, 10), services.settings.knowlify_revert_emoji)
+    try:
+        client.views_publish(user_id=user, view=view)
+    except SlackApiError as exc:
+        log.warning("home tab of %s not published: %s", user, exc.response.get("error"))

@@ -60,11 +60,17 @@ class Worker:
         self.batch = batch
         self.stopping = threading.Event()  # set by Runtime.stop: finish the current job, hand back the rest
         self.leases = LeaseKeeper(store, self.owner, lease_seconds)
+        self._took_back = False
         self.poll_policy = poll_policy or polling.PollPolicy(poll_seconds=poll_seconds)
         self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, key_id, self.poll_policy, clock)
 
     def tick(self) -> int:
         """Move every due job one step; returns how many jobs were handled."""
+        if not self._took_back:
+            # A predecessor under this worker id died holding rows: take them back at once.
+            self.store.take_back(VideoJob, self.owner)
+            self.store.take_back(EditJob, self.owner)
+            self._took_back = True
         handled = 0
         videos = self.store.claim(
             VideoJob,

@@ -1,4 +1,5 @@
-"""What must hold after any fault (PRODUCT.md §2), written once for every fault test.
+"""What must hold after any fault (docs/architecture.md, "The promises every flow keeps"), written
+once for every fault test.
 
 A test records what the users did in a `Ledger` (commands, thread replies, revert reactions), lets
 the fault happen, waits for the bot to settle (`settle`) and then calls `check`, which asserts:

@@ -132,6 +132,8 @@ def every_text(value: str, url: str | None) -> list[str]:
         texts.edit_gone(value),
         texts.revert_not_allowed(ADA, value),
         texts.revert_not_allowed(value, value),
+        texts.edit_how_to(value, value),
+        texts.edit_limit(value, 3, 1_800_000_000),
     ]
     for status in STATUSES:
         out += [

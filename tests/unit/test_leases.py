@@ -7,7 +7,7 @@ import pytest
 
 from storage.db import init_schema, make_engine
 from storage.models import EditJob, VideoJob
-from storage.repo import HELD, Store
+from storage.repo import Store
 from tests.unit.test_store import Clock, job
 
 NEW = VideoJob.state == "new"
@@ -51,11 +51,12 @@ def test_an_expired_lease_writes_nothing_and_cannot_be_renewed(store):
     assert store.get_video(row.id).state == "ready"
 
 
-def test_a_claimed_row_is_held_and_release_schedules_it(store):
+def test_a_claimed_row_falls_due_when_its_lease_ends_and_release_schedules_it(store):
     clock = clock_of(store)
     store.add_video(job(1))
     (row,) = store.claim(VideoJob, "a", 30, 5, NEW)
-    assert store.get_video(row.id).next_run_at == HELD
+    held = store.get_video(row.id)
+    assert held.next_run_at == held.lease_until == clock.now + 30
     assert store.release(row, "a", clock.now + 10, state="new")
     stored = store.get_video(row.id)
     assert (stored.next_run_at, stored.lease_owner, stored.lease_until) == (clock.now + 10, None, None)
@@ -79,13 +80,33 @@ def test_a_wake_up_set_during_the_step_survives_the_release(store):
     assert store.claim(EditJob, "b", 30, 5, EditJob.revert_state == "requested")
 
 
-def test_release_keeps_the_earlier_of_two_wake_ups(store):
+@pytest.mark.parametrize(("wake", "mine", "expected"), [(2, 5, 2), (2, 1, 1), (None, 5, 5), (None, 100, 100)])
+def test_release_keeps_the_earlier_of_a_wake_up_and_its_own_choice(store, wake, mine, expected):
     clock = clock_of(store)
     store.add_video(job(1))
     (row,) = store.claim(VideoJob, "a", 30, 5, NEW)
-    assert store.update_where(VideoJob, {"next_run_at": clock.now + 50}, VideoJob.id == row.id)
-    assert store.release(row, "a", clock.now + 5)
-    assert store.get_video(row.id).next_run_at == clock.now + 5
+    if wake is not None:
+        assert store.update_where(VideoJob, {"next_run_at": clock.now + wake}, VideoJob.id == row.id)
+    clock.now += 0.5
+    assert store.release(row, "a", 1000.0 + mine)
+    assert store.get_video(row.id).next_run_at == 1000.0 + expected
+
+
+def test_renewal_keeps_a_wake_up_and_a_restart_takes_its_rows_back_at_once(store):
+    clock = clock_of(store)
+    store.add_video(job(1))
+    store.add_video(job(2))
+    (woken,) = store.claim(VideoJob, "a", 30, 1, NEW)
+    (plain,) = store.claim(VideoJob, "a", 30, 1, NEW)
+    store.update_where(VideoJob, {"next_run_at": clock.now + 1}, VideoJob.id == woken.id)
+    clock.now += 10
+    assert store.renew(VideoJob, [woken.id, plain.id], "a", 30) == 2
+    assert store.get_video(woken.id).next_run_at == 1001.0
+    assert store.get_video(plain.id).next_run_at == clock.now + 30
+    # The process dies; it comes back under the same worker id: its rows are due at once.
+    assert store.take_back(VideoJob, "a") == 2
+    assert {r.id for r in store.claim(VideoJob, "a", 30, 5, NEW)} == {woken.id, plain.id}
+    assert store.claim(VideoJob, "b", 30, 5, NEW) == []
 
 
 def test_an_older_create_held_by_a_worker_counts_as_due_now(store):

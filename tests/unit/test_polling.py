@@ -76,6 +76,8 @@ def test_the_end_is_the_current_stage_start_plus_the_remaining_stages_at_the_ren
     assert estimated_end(Render("highlevel", stage_started=130.0)) is None
     assert estimated_end(Render("pending", stage_started=100.0, render_started=100.0)) is None
     assert estimated_end(Render(PARKED)) is None
+    # Timestamps that contradict each other (a slot after the stage began) give no estimate.
+    assert estimated_end(Render("highlevel", stage_started=130.0, render_started=140.0)) is None
 
 
 def test_a_render_is_polled_right_after_its_estimated_end():

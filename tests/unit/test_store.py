@@ -70,7 +70,11 @@ def test_a_worker_restarted_under_its_name_takes_its_rows_back_at_once(db):
     store = Store(db, clock)
     store.add_video(job(1))
     assert len(store.claim(VideoJob, "replica-1", 120, 5, VideoJob.state == "new")) == 1
-    # The process dies holding the lease; another name must wait, the same name need not.
+    # The process dies holding the lease; another name must wait, the same name need not: at
+    # start it takes back what its predecessor held.
+    assert store.take_back(VideoJob, "replica-2") == 0
+    assert store.claim(VideoJob, "replica-2", 120, 5, VideoJob.state == "new") == []
+    assert store.take_back(VideoJob, "replica-1") == 1
     assert store.claim(VideoJob, "replica-2", 120, 5, VideoJob.state == "new") == []
     assert len(store.claim(VideoJob, "replica-1", 120, 5, VideoJob.state == "new")) == 1
 
@@ -210,3 +214,41 @@ def test_racing_pauses_on_a_new_scope_keep_the_longest(db):
     stores = [Store(db) for _ in range(RACERS)]
     assert _race(lambda i: stores[i].block("k:edits", 2_000.0 + i)) == []
     assert Store(db).blocked_until("k:edits") == 2_000.0 + RACERS - 1
+
+
+def test_claim_takes_the_most_overdue_rows_first_and_leaves_rows_not_yet_due(db):
+    """With many jobs between two polls, a batch goes to the rows waiting longest (the batch is
+    then worked in arrival order); rows due later are neither claimed nor leased."""
+    clock = Clock(1_000.0)
+    store = Store(db, clock)
+    for n, due in enumerate([990.0, 500.0, 2_000.0, 500.0, 999.0, 5_000.0]):
+        added = store.add_video(job(n))
+        assert added is not None
+        store.update_where(VideoJob, {"next_run_at": due}, VideoJob.id == added.id)
+    rows = store.claim(VideoJob, "w", 120, 3, VideoJob.state == "new")
+    assert [r.id for r in rows] == [1, 2, 4]  # 500, 500 and 990 overdue; 999 waits for the next batch
+    assert [r.id for r in store.claim(VideoJob, "v", 120, 3, VideoJob.state == "new")] == [5]
+    not_due = [store.get_video(i) for i in (3, 6)]
+    assert all(v is not None and v.lease_owner is None for v in not_due)
+
+
+def test_simultaneous_commands_are_each_stored_once_through_the_group_commit(db):
+    """50 requests at once, every one sent twice: each is stored exactly once, every caller learns
+    whether it was the one stored, and the stored rows are committed when the call returns."""
+    store = Store(db, group_commit=True)
+    results: list[VideoJob | None] = [None] * 100
+    start = threading.Barrier(100)
+
+    def add(i: int) -> None:
+        start.wait()
+        results[i] = store.add_video(job(i % 50))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = [r for r in results if r is not None]
+    assert sorted(r.request_key for r in stored) == sorted(f"cmd:T:{n}" for n in range(50))
+    assert all(Store(db).get_video(r.id) is not None for r in stored if r.id is not None)
+    assert len({r.id for r in stored}) == 50

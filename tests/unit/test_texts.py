@@ -6,7 +6,7 @@ import pytest
 
 from bot.core import texts
 
-# knowlify-api.md §5.5: every documented revert failure, verbatim.
+# Every revert refusal Knowlify documents, verbatim (docs/knowlify-api-notes.md).
 REVERT_DETAILS = {
     "not-found": (404, "edit not found"),
     "not-owner": (403, "API key does not own this edit"),
@@ -67,7 +67,7 @@ def test_revert_permission_names_who_may():
     assert "Nothing was changed" in other
 
 
-# --- edit refusals (knowlify-api.md §5.3) --------------------------------------------------------
+# --- edit refusals (Knowlify's documented create-edit refusals) --------------------------------------------------------
 
 EDIT_ERRORS = {
     400: "edit_request was rejected by the content-safety scan",
