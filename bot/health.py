@@ -94,6 +94,6 @@ class Probes:
             finally:
                 conn.close()
             return
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-            conn.rollback()
+        with self.engine.connect() as db:
+            db.exec_driver_sql("SELECT 1")
+            db.rollback()

@@ -264,7 +264,7 @@ class Installs:
             state_store=self.states,
             state_expiration_seconds=STATE_SECONDS,
             install_page_rendering_enabled=False,
-            token_rotation_expiration_minutes=None,
+            token_rotation_expiration_minutes=None,  # type: ignore[arg-type]  # rotation stays off (README)
         )
         settings.state_utils = CookieOptionalStateUtils(
             cookie_name=settings.state_cookie_name, expiration_seconds=STATE_SECONDS

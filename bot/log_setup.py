@@ -224,8 +224,8 @@ def install(secrets: Iterable[str], level: int = logging.INFO, fmt: str = "text"
         root.addHandler(handler)
     root.setLevel(level)
     redactor = RedactSecrets(secrets)
-    for handler in root.handlers:
-        for old in [f for f in handler.filters if isinstance(f, RedactSecrets)]:
-            handler.removeFilter(old)
-        handler.addFilter(redactor)
+    for each in root.handlers:
+        for stale in [f for f in each.filters if isinstance(f, RedactSecrets)]:
+            each.removeFilter(stale)
+        each.addFilter(redactor)
     return redactor

@@ -199,9 +199,9 @@ class Runtime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        self.worker.close()  # the lease renewer (and, distributed, every workspace's worker)
         if self.knowlify is not None:
             self.knowlify.close()
         if self.installs is not None:
-            self.worker.close()  # type: ignore[attr-defined]
             self.installs.close()
         self.engine.dispose()

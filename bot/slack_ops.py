@@ -1,8 +1,9 @@
 """The Slack Web API calls the bot makes, each one line for its callers.
 
 slack_sdk raises SlackApiError for `ok: false`; here that becomes SlackFailure(error) so callers
-branch on Slack's error code. In the worker a 429 is retried after Retry-After by slack_sdk's handler.
-The few calls a listener makes (users.info before a revert, an ephemeral answer, a short thread note)
+branch on Slack's error code. Nothing here sleeps: no client has a retry handler. A 429 becomes
+SlackFailure("ratelimited", retry_after), which the worker turns into the row's next run; a connection
+failure becomes SlackFailure("connection_error"). The few calls a listener makes (users.info before a revert, an ephemeral answer, a short thread note)
 run before Slack gets its answer, so listeners get their own client (`make_client(fast=True)`): no
 retry handler that would sleep, and a short timeout, so the ack stays within Slack's 3 seconds.
 """
@@ -14,7 +15,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,22 @@ LISTENER_TIMEOUT_SECONDS = 1.0
 
 
 def make_client(token: str, base_url: str, *, fast: bool = False) -> WebClient:
-    """The worker's client waits out 429s; a listener's (`fast`) never sleeps: it fails at once."""
-    if fast:
-        client = WebClient(token=token, base_url=base_url, timeout=LISTENER_TIMEOUT_SECONDS)
-        client.retry_handlers.clear()  # slack_sdk adds a connection-error handler by default
-        return client
-    client = WebClient(token=token, base_url=base_url, timeout=10)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    """A client that never sleeps: a listener's (`fast`) also has a short timeout."""
+    client = WebClient(token=token, base_url=base_url, timeout=LISTENER_TIMEOUT_SECONDS if fast else 10)  # type: ignore[arg-type]
+    client.retry_handlers.clear()  # slack_sdk adds a connection-error handler (it sleeps) by default
     return client
+
+
+def retry_after_of(headers: Any) -> float | None:
+    """Slack's Retry-After (seconds) of a 429 answer; 1 s if it is missing or unreadable."""
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) and value else value
+            try:
+                return max(float(raw), 0.0)
+            except (TypeError, ValueError):
+                break
+    return 1.0
 
 
 class PermissionUnknown(Exception):
@@ -61,12 +69,13 @@ class SlackOps:
             # slack_sdk's own method wrappers pick the encoding each method accepts.
             response = getattr(self.client, method.replace(".", "_"))(**kwargs)
         except SlackApiError as exc:
-            error = (
-                str(exc.response.get("error", "unknown_error"))
-                if exc.response is not None
-                else "unknown_error"
-            )
+            response = exc.response
+            error = str(response.get("error", "unknown_error")) if response is not None else "unknown_error"
+            if response is not None and response.status_code == 429:
+                raise SlackFailure(error or "ratelimited", retry_after_of(response.headers)) from None
             raise SlackFailure(error) from None
+        except OSError as exc:  # refused, reset, timed out: nothing to wait for here
+            raise SlackFailure("connection_error") from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def post(

@@ -171,6 +171,11 @@ class _TeamWorker:
     worker: Worker
     knowlify: KnowlifyClient
 
+    def close(self) -> None:
+        """Stop renewing this workspace's leases, then close its Knowlify client."""
+        self.worker.close()
+        self.knowlify.close()
+
 
 class WorkspaceWorkers:
     """One Worker per ready workspace, each ticking in its own thread of a small pool: a workspace
@@ -233,9 +238,9 @@ class WorkspaceWorkers:
         flight is never cut off (its outcome would be unknown)."""
         running = self._running.get(team_id)
         if running is not None and not running.done():
-            running.add_done_callback(lambda _: team.knowlify.close())
+            running.add_done_callback(lambda _: team.close())
         else:
-            team.knowlify.close()
+            team.close()
 
     def _build(self, team_id: str, key: str, token: str, signature: tuple[str, float, str]) -> _TeamWorker:
         budget = budget_for(self.store, key, self.settings)
@@ -288,5 +293,5 @@ class WorkspaceWorkers:
         self.stopping.set()
         self._pool.shutdown(wait=True)
         for team in self._teams.values():
-            team.knowlify.close()
+            team.close()
         self._teams = {}

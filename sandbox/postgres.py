@@ -156,7 +156,7 @@ def launch_postgres(base_dir: Path, *, timeout: float = 30.0) -> PostgresServer:
     init = subprocess.run(
         ["initdb", "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync",
          "--no-instructions"],
-        cwd=root, env=env, capture_output=True, **drop,  # type: ignore[arg-type]
+        cwd=root, env=env, capture_output=True, **drop,  # type: ignore[call-overload]
     )
     if init.returncode != 0:
         if owned is not None:
@@ -174,7 +174,7 @@ def launch_postgres(base_dir: Path, *, timeout: float = 30.0) -> PostgresServer:
              "-c", "max_connections=300", "-c", "shared_buffers=64MB"],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # only prctl between fork and exec
-            **drop,  # type: ignore[arg-type]
+            **drop,  # type: ignore[call-overload]
         )
         log.close()
         server = PostgresServer(port=port, data_dir=data_dir, socket_dir=socket_dir, process=proc,

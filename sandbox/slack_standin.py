@@ -645,7 +645,7 @@ class SlackStandIn:
             return _err("no_text")
         ts = self._next_ts()
         thread_ts = args.get("thread_ts") or None
-        msg = {
+        msg: dict[str, Any] = {
             "channel": channel,
             "ts": ts,
             "text": args.get("text") or "",

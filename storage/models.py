@@ -46,7 +46,7 @@ class VideoJob(Leased, table=True):
     card_ts: str | None = None
     card_shown: str | None = None  # the card text last sent, to update only on visible change
     card_updated_at: float = 0.0
-    card_stale: bool = False  # a card update could not be sent; retry on the next tick
+    card_stale: bool = False  # Slack rate-limited a card update: the row comes back for its card
     joined_note: str | None = None  # why the bot could not join, said in the card
 
     knowlify_uuid: str | None = None

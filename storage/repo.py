@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -33,6 +33,13 @@ L = TypeVar("L", VideoJob, EditJob)
 # SlackDelivery keys that mark something done once per thread (the "how to ask for an edit" hint
 # to each person), not a delivery: purge_deliveries leaves them.
 THREAD_STATE_PREFIXES = ("edit-hint:",)
+
+# While a worker holds a row, its next_run_at equals its lease_until (claim and renew keep them
+# equal): if the worker dies, the row falls due when its lease expires, found by the next_run_at
+# index like any other due row. Anyone who wants the row worked again meanwhile (a listener: a
+# revert asked for, a retry clicked; a render that ended) writes an earlier time, and `release`
+# keeps the earlier of that and the worker's own choice (in SQL), so a wake-up set during a step is
+# never moved later.
 
 # Kept in step with bot.core.lifecycle (storage does not import the bot).
 EDIT_CANCELLED = "cancelled"
@@ -327,7 +334,7 @@ class Store:
         """Atomically take up to `limit` due rows matching `conditions` that nobody holds a live lease on.
 
         One UPDATE … RETURNING decides, so two replicas never claim the same row; an expired lease
-        (its owner crashed) is claimable again.
+        (its owner crashed) is claimable again. A claimed row's next_run_at is its lease's end.
         """
         now = self.clock()
         if not self._any_due(model, now):
@@ -337,8 +344,7 @@ class Store:
             .where(
                 *conditions,
                 col(model.next_run_at) <= now,
-                # Free, expired, or our own: a worker that restarts under a stable id takes its
-                # rows back at once instead of waiting for its dead predecessor's leases to expire.
+                # Free, expired, or our own (taken back at start, see take_back).
                 or_(
                     col(model.lease_until).is_(None),
                     col(model.lease_until) < now,
@@ -354,7 +360,7 @@ class Store:
         stmt = (
             update(model)
             .where(col(model.id).in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + lease_seconds)
+            .values(lease_owner=owner, lease_until=now + lease_seconds, next_run_at=now + lease_seconds)
             .returning(col(model.id))
         )
         with self.session() as s:
@@ -365,6 +371,32 @@ class Store:
             rows = list(s.exec(select(model).where(col(model.id).in_(ids))))
         rows.sort(key=lambda r: r.id or 0)
         return rows
+
+    def renew(
+        self, model: type[VideoJob] | type[EditJob], ids: Sequence[int], owner: str, lease_seconds: float
+    ) -> int:
+        """Extend `owner`'s live leases on these rows (a lease that already expired stays expired);
+        a wake-up someone set meanwhile (a next_run_at before the lease's end) stays."""
+        if not ids:
+            return 0
+        now = self.clock()
+        until = now + lease_seconds
+        current = col(model.next_run_at)
+        with self.session() as s:
+            result = s.exec(
+                update(model)  # type: ignore[call-overload]
+                .where(
+                    col(model.id).in_(list(ids)),
+                    col(model.lease_owner) == owner,
+                    col(model.lease_until) >= now,
+                )
+                .values(
+                    lease_until=until,
+                    next_run_at=case((current < col(model.lease_until), current), else_=until),
+                )
+            )
+            s.commit()
+            return int(result.rowcount or 0)
 
     def _any_due(self, model: type[L], now: float) -> bool:
         """Whether any row of the table is due, read on a bare connection: with thousands of jobs
@@ -389,11 +421,46 @@ class Store:
             conn.close()
         return found
 
+    def take_back(self, model: type[VideoJob] | type[EditJob], owner: str) -> int:
+        """At start: rows a predecessor under the same worker id held are due now (not when its
+        leases expire)."""
+        with self.session() as s:
+            result = s.exec(
+                update(model)  # type: ignore[call-overload]
+                .where(col(model.lease_owner) == owner)
+                .values(next_run_at=self.clock())
+            )
+            s.commit()
+            return int(result.rowcount or 0)
+
     def save(self, row: Leased, owner: str, **values: Any) -> bool:
-        """Write `values` to a leased row only while `owner` still holds its lease."""
+        """Write `values` to a leased row only while `owner` still holds a live lease on it."""
+        return self._write_leased(row, owner, values)
+
+    def release(self, row: Leased, owner: str, next_run_at: float, **values: Any) -> bool:
+        """Store `values`, hand the row back, and schedule it: at `next_run_at`, or earlier if
+        someone asked for it meanwhile (MIN in SQL, so the two cannot race)."""
         model = type(row)
-        values["updated_at"] = self.clock()
-        conditions: list[Any] = [col(model.id) == row.id, col(model.lease_owner) == owner]  # type: ignore[attr-defined]
+        current = col(model.next_run_at)  # type: ignore[var-annotated]
+        woken = and_(current < col(model.lease_until), current < next_run_at)  # type: ignore[attr-defined]
+        earliest = case((woken, current), else_=next_run_at)
+        values = {**values, "lease_owner": None, "lease_until": None}
+        if not self._write_leased(row, owner, {**values, "next_run_at": earliest}, shown=values):
+            return False
+        row.next_run_at = next_run_at  # at most this; a listener's wake-up may be earlier
+        return True
+
+    def _write_leased(
+        self, row: Leased, owner: str, values: dict[str, Any], shown: dict[str, Any] | None = None
+    ) -> bool:
+        model = type(row)
+        now = self.clock()
+        values["updated_at"] = now
+        conditions: list[Any] = [
+            col(model.id) == row.id,  # type: ignore[attr-defined]
+            col(model.lease_owner) == owner,
+            col(model.lease_until) >= now,  # an expired lease writes nothing, even if nobody took it yet
+        ]
         if model is EditJob:
             # A cancelled edit (its reply was deleted) is final: no worker write revives or sends it.
             conditions.append(col(EditJob.state) != EDIT_CANCELLED)
@@ -403,19 +470,18 @@ class Store:
             )
             s.commit()
         if result.rowcount:
-            for key, value in values.items():
+            for key, value in (values if shown is None else {**shown, "updated_at": now}).items():
                 setattr(row, key, value)
         return bool(result.rowcount)
 
-    def release(self, row: Leased, owner: str, next_run_at: float, **values: Any) -> bool:
-        return self.save(row, owner, next_run_at=next_run_at, lease_owner=None, lease_until=None, **values)
-
     def older_create_waiting(self, key_id: str, job_id: int, states: Sequence[str]) -> float | None:
         """When the earliest older job of this key that waits (for the budget, not after an error:
-        attempts = 0) to be sent is due, if any."""
+        attempts = 0) to be sent is due, if any. One that a worker holds right now counts as due now."""
+        held = col(VideoJob.lease_owner).is_not(None)
+        due = case((held, self.clock()), else_=col(VideoJob.next_run_at))
         with self.session() as s:
             return s.exec(
-                select(func.min(VideoJob.next_run_at)).where(
+                select(func.min(due)).where(
                     VideoJob.key_id == key_id,
                     col(VideoJob.id) < job_id,
                     col(VideoJob.state).in_(list(states)),
@@ -441,7 +507,25 @@ class Store:
 
     def note_card_shown(self, video_id: int, fingerprint: str, at: float) -> None:
         """An edit's step updated its video's card: remember what the card shows (idempotent)."""
-        self.update_where(VideoJob, {"card_shown": fingerprint, "card_updated_at": at}, col(VideoJob.id) == video_id)
+        self.update_where(
+            VideoJob,
+            {"card_shown": fingerprint, "card_updated_at": at, "card_stale": False},
+            col(VideoJob.id) == video_id,
+        )
+
+    def card_rate_limited(self, video_id: int, until: float) -> None:
+        """Slack answered 429 to a card update: no update before `until`, and the row comes back
+        then for its card even if it has nothing else to do (an earlier wake-up stands)."""
+        current = col(VideoJob.next_run_at)
+        self.update_where(
+            VideoJob,
+            {
+                "card_stale": True,
+                "card_updated_at": until,
+                "next_run_at": case((current < until, current), else_=until),
+            },
+            col(VideoJob.id) == video_id,
+        )
 
     def release_kept_edits(self, video_id: int, now: float) -> int:
         """The render completed: replies kept meanwhile become pending and run now."""

@@ -51,6 +51,9 @@ class Post:
     keeps its ts; ``requester_text`` reaches the requester another way if the post fails; a card
     post is required: if it fails, nothing of the decision is stored. ``link_seen_at`` (a
     completion's link) is when the poll saw the render complete, for the link-lag metric.
+    ``deferrable``: if Slack answers 429, the whole decision may wait for Retry-After and be made
+    again from a new observation (the row's state still leads there); False after a paid call
+    whose answer could not be observed again.
     """
 
     text: str
@@ -61,6 +64,7 @@ class Post:
     retry_button: bool = False
     requester_text: str | None = None
     link_seen_at: float | None = None
+    deferrable: bool = True
 
 
 @dataclass(frozen=True)

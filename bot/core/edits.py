@@ -74,7 +74,7 @@ def create_failed(edit: EditJob, failure: Failure, now: float, key_changed: bool
     message = texts.KEY_CHANGED_EDIT if key_changed else texts.edit_refused(failure.status, failure.detail)
     return Decision(
         store={"state": EditState.REFUSED, "error_message": message},
-        post=Post(f":no_entry_sign: {message}", kind="edit_refused"),
+        post=Post(f":no_entry_sign: {message}", kind="edit_refused", deferrable=False),
         next_run=NEVER,
     )
 

@@ -34,11 +34,13 @@ def refused_here(edit: EditJob) -> str | None:
     return None
 
 
-def refused(edit: EditJob, message: str, now: float, detail: str | None = None) -> Decision:
+def refused(
+    edit: EditJob, message: str, now: float, detail: str | None = None, *, deferrable: bool = True
+) -> Decision:
     """The thread hears why; a still-running edit goes on with its own machine."""
     return Decision(
         store={"revert_state": RevertState.REFUSED, "revert_detail": detail if detail is not None else message},
-        post=Post(f":warning: {message}", kind="revert_result"),
+        post=Post(f":warning: {message}", kind="revert_result", deferrable=deferrable),
         next_run=now if edit.state in EDIT_WORK_STATES else NEVER,
     )
 
@@ -67,9 +69,12 @@ def revert_failed(
     looked up first if it may have run."""
     step = retry(failure, Call.REVERT, edit.attempts)
     if step.delay is None:
-        if key_changed:
-            return refused(edit, texts.KEY_CHANGED_EDIT, now, failure.detail)
-        return refused(edit, texts.revert_refused(failure.status, failure.detail, newer_link), now, failure.detail)
+        message = (
+            texts.KEY_CHANGED_EDIT
+            if key_changed
+            else texts.revert_refused(failure.status, failure.detail, newer_link)
+        )
+        return refused(edit, message, now, failure.detail, deferrable=False)
     maybe_ran = failure.fault in (Fault.NO_ANSWER, Fault.GATEWAY)
     state = RevertState.RUNNING if maybe_ran else RevertState.REQUESTED
     return Decision(store={"revert_state": state, "attempts": step.attempts}, next_run=later(now, step.delay))

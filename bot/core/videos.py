@@ -85,7 +85,7 @@ def create_queued_behind(older_due: float, now: float) -> Decision:
 def created(job: VideoJob, item: CreatedItem) -> Decision:
     """Knowlify answered the create: rendering (queued or parked), or a per-item error."""
     if item.status == "error" or not item.uuid:
-        return failed(job, texts.item_failed(item.message))
+        return failed(job, texts.item_failed(item.message), deferrable=False)
     status = "parked" if item.status == "parked" else item.status
     return Decision(
         store={
@@ -110,7 +110,7 @@ def create_failed(job: VideoJob, failure: Failure, now: float) -> Decision:
         )
     if failure.fault in (Fault.GATEWAY, Fault.NO_ANSWER):
         return outcome_unknown(job)
-    return failed(job, texts.create_refused(failure.status, failure.detail))
+    return failed(job, texts.create_refused(failure.status, failure.detail), deferrable=False)
 
 
 def outcome_unknown(job: VideoJob) -> Decision:
@@ -132,11 +132,16 @@ def outcome_unknown(job: VideoJob) -> Decision:
     )
 
 
-def failed(job: VideoJob, message: str) -> Decision:
-    """The job ends failed; the thread gets the reason once (not again after a crash that stored it)."""
+def failed(job: VideoJob, message: str, *, deferrable: bool = True) -> Decision:
+    """The job ends failed; the thread gets the reason once (not again after a crash that stored it).
+
+    Not ``deferrable`` when the reason is the answer to a create: the step could not see it again.
+    """
     post, tell = None, None
     if job.final_ts is None and job.card_ts:
-        post = Post(f":x: {message}", kind="final", ts_field="final_ts", requester_text=message)
+        post = Post(
+            f":x: {message}", kind="final", ts_field="final_ts", requester_text=message, deferrable=deferrable
+        )
     elif job.final_ts is None:
         tell = message
     return Decision(

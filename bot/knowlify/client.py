@@ -234,6 +234,7 @@ class KnowlifyClient:
 
     def _parse(self, model: type[_M], response: httpx.Response, path: str, *, replay_safe: bool) -> _M:
         """A 2xx body as ``model``; anything else is ``MalformedResponse`` (outcome unknown for POSTs)."""
+        error: Exception
         try:
             body = response.json()
             return model.model_validate(body)

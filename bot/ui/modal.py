@@ -8,6 +8,7 @@ display), so a value such as `<!channel>` is shown as typed and never parsed as 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -225,7 +226,7 @@ def parse_submission(view_state_values: dict[str, Any]) -> CreateCommand | dict[
     style = checked(STYLE_BLOCK, STYLE_ACTION, check_style)
     palette: list[tuple[str, str]] = []
     for role in PALETTE_ROLES:
-        colour = checked(COLOUR_BLOCKS[role], COLOUR_ACTIONS[role], lambda v, r=role: check_hex(r, v))
+        colour = checked(COLOUR_BLOCKS[role], COLOUR_ACTIONS[role], functools.partial(check_hex, role))
         if colour is not None:
             palette.append((role, colour))
     if errors:

@@ -22,14 +22,28 @@ from storage.models import EditJob, VideoJob
 log = logging.getLogger(__name__)
 
 
+class SlackWait(Exception):
+    """Slack answered 429 to a post the decision may wait for: run the step again after this."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
 def apply(ctx: StepContext, row: VideoJob | EditJob, decision: Decision, video: VideoJob) -> bool:
     """Carry out ``decision`` for ``row`` (``video`` is the row itself or the edit's video).
 
-    False when the lease was lost (another worker owns the row now): nothing more is done. A card
-    post that fails raises SlackFailure before anything is stored.
+    False when the lease was lost (another worker owns the row now), or when Slack asked to wait
+    (429) before a post the decision may wait for: then nothing is stored and the row runs again
+    after Retry-After. A card post that fails raises SlackFailure before anything is stored.
     """
     post = decision.post
-    ts = _post(ctx, video, post) if post is not None else None
+    try:
+        ts = _post(ctx, video, post) if post is not None else None
+    except SlackWait as wait:
+        log.info("%s %s waits %.1fs: Slack rate limit", type(row).__name__, row.id, wait.seconds)
+        ctx.store.release(row, ctx.owner, ctx.clock() + wait.seconds)
+        return False
     if decision.tell_requester:
         tell_requester(ctx, video, decision.tell_requester)
     values = dict(decision.store)
@@ -69,6 +83,8 @@ def _post(ctx: StepContext, video: VideoJob, post: Post) -> str | None:
     try:
         ts = ctx.slack.post(video.channel_id, post.text, blocks, video.card_ts)
     except SlackFailure as exc:
+        if exc.retry_after is not None and post.deferrable:
+            raise SlackWait(exc.retry_after) from None
         log.warning("%s for job %s not posted: %s", post.kind or "notice", video.id, exc.error)
         if post.requester_text:
             tell_requester(ctx, video, post.requester_text)
@@ -97,19 +113,27 @@ def refresh_card(ctx: StepContext, job: VideoJob, *, leased: bool, final: bool) 
     if fingerprint == job.card_shown:
         return
     now = ctx.clock()
+    if job.card_updated_at > now:
+        return  # Slack asked us to wait (a 429); the row comes back for its card then (card_stale)
     if not lifecycle.card_update_due(now, job.card_updated_at, ctx.poll_seconds, final):
         return
     try:
         ctx.slack.update(job.channel_id, job.card_ts, view.text, view.blocks)
     except SlackFailure as exc:
+        if exc.retry_after is not None and job.id is not None:
+            until = now + exc.retry_after
+            ctx.store.card_rate_limited(job.id, until)
+            job.card_updated_at, job.card_stale = until, True
+            log.info("card of job %s waits %.1fs: Slack rate limit", job.id, exc.retry_after)
+            return
         # A deleted card (message_not_found) or a closed channel must not stop the job.
         log.warning("card of job %s not updated: %s", job.id, exc.error)
-        return
+        fingerprint = job.card_shown or ""  # nothing to come back for
     if leased:
-        ctx.store.save(job, ctx.owner, card_shown=fingerprint, card_updated_at=now)
+        ctx.store.save(job, ctx.owner, card_shown=fingerprint, card_updated_at=now, card_stale=False)
     elif job.id is not None:
         ctx.store.note_card_shown(job.id, fingerprint, now)
-        job.card_shown, job.card_updated_at = fingerprint, now
+        job.card_shown, job.card_updated_at, job.card_stale = fingerprint, now, False
 
 
 def _kept_replies(ctx: StepContext, video: VideoJob, what: KeptReplies) -> None:

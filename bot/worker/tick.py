@@ -26,6 +26,7 @@ from bot.knowlify.client import KnowlifyClient
 from bot.slack_ops import SlackOps
 from bot.worker.context import StepContext
 from bot.worker.edits import edit_step
+from bot.worker.leases import LeaseKeeper
 from bot.worker.videos import video_step
 from storage.models import EditJob, VideoJob
 from storage.repo import Store
@@ -58,11 +59,18 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.stopping = threading.Event()  # set by Runtime.stop: finish the current job, hand back the rest
+        self.leases = LeaseKeeper(store, self.owner, lease_seconds)
+        self._took_back = False
         self.poll_policy = poll_policy or polling.PollPolicy(poll_seconds=poll_seconds)
         self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, key_id, self.poll_policy, clock)
 
     def tick(self) -> int:
         """Move every due job one step; returns how many jobs were handled."""
+        if not self._took_back:
+            # A predecessor under this worker id died holding rows: take them back at once.
+            self.store.take_back(VideoJob, self.owner)
+            self.store.take_back(EditJob, self.owner)
+            self._took_back = True
         handled = 0
         videos = self.store.claim(
             VideoJob,
@@ -71,14 +79,13 @@ class Worker:
             self.batch,
             # Every key's rows: a row stamped with another key was made under an earlier
             # KNOWLIFY_API_KEY, and goes on under this one (bot.core.retry.under_earlier_key).
-            col(VideoJob.state).in_(VIDEO_WORK_STATES),
+            # …and finished videos whose last card update Slack rate-limited.
+            col(VideoJob.state).in_(VIDEO_WORK_STATES) | col(VideoJob.card_stale).is_(True),
         )
+        self.leases.hold(videos)
         # Oldest first: creates reach Knowlify in the order people asked (it parks them FIFO).
         for job in sorted(videos, key=lambda j: j.id or 0):
-            if self._hand_back(job):
-                continue
-            handled += 1
-            self._guarded(self._video_step, job)
+            handled += self._work(self._video_step, job)
         edits = self.store.claim(
             EditJob,
             self.owner,
@@ -86,22 +93,24 @@ class Worker:
             self.batch,
             (col(EditJob.state).in_(EDIT_WORK_STATES)) | (col(EditJob.revert_state).in_(REVERT_WORK_STATES)),
         )
+        self.leases.hold(edits)
         for edit in edits:
-            if self._hand_back(edit):
-                continue
-            handled += 1
-            self._guarded(self._edit_step, edit)
-            if edit.revert_state not in REVERT_WORK_STATES:
-                # A reaction asked for a revert while this step held the lease: the release above
-                # wrote its own next_run_at (often NEVER) over the listener's "now".
-                self.store.update_where(
-                    EditJob,
-                    {"next_run_at": self.clock()},
-                    EditJob.id == edit.id,
-                    col(EditJob.revert_state).in_(REVERT_WORK_STATES),
-                    col(EditJob.lease_owner).is_(None),
-                )
+            handled += self._work(self._edit_step, edit)
         return handled
+
+    def close(self) -> None:
+        """Stop renewing leases (Runtime.stop, after the last tick)."""
+        self.leases.close()
+
+    def _work(self, step: Callable[[Any], None], row: VideoJob | EditJob) -> int:
+        """One claimed row: handed back while stopping, else one step under a renewed lease."""
+        try:
+            if self._hand_back(row):
+                return 0
+            self._guarded(step, row)
+            return 1
+        finally:
+            self.leases.drop(row)
 
     def _video_step(self, job: VideoJob) -> None:
         video_step(self.ctx, job)
@@ -110,11 +119,11 @@ class Worker:
         edit_step(self.ctx, edit)
 
     def _hand_back(self, row: VideoJob | EditJob) -> bool:
-        """While stopping, give claimed rows back untouched so another worker (or the next start)
+        """While stopping, give claimed rows back, due now, so another worker (or the next start)
         takes them at once instead of after the lease expires."""
         if not self.stopping.is_set():
             return False
-        self.store.release(row, self.owner, row.next_run_at)
+        self.store.release(row, self.owner, self.clock())
         return True
 
     def _guarded(self, step: Callable[[Any], None], row: VideoJob | EditJob) -> None:

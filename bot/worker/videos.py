@@ -6,13 +6,13 @@ import logging
 
 from bot.core import polling
 from bot.core import videos as rules
-from bot.core.decision import wait_until
+from bot.core.decision import NEVER, wait_until
 from bot.core.retry import Fault, under_earlier_key
-from bot.core.states import VideoState
+from bot.core.states import VIDEO_WORK_STATES, VideoState
 from bot.knowlify.errors import KnowlifyError, failure_of
 from bot.knowlify.models import VideoSpec
 from bot.slack_ops import SlackFailure
-from bot.worker.apply import apply
+from bot.worker.apply import apply, refresh_card
 from bot.worker.context import StepContext, card_view, options_of
 from bot.worker.schedule import render_load
 from storage.models import VideoJob
@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 
 def video_step(ctx: StepContext, job: VideoJob) -> None:
+    if job.state not in VIDEO_WORK_STATES:
+        # Claimed for its card only: an update Slack rate-limited (card_stale).
+        refresh_card(ctx, job, leased=True, final=True)
+        apply(ctx, job, wait_until(NEVER), job)
+        return
     adopt = rules.adopt_key(job, ctx.key_id)
     if adopt is not None and not apply(ctx, job, adopt, job):
         return

@@ -154,7 +154,7 @@ def test_edit_create_refused_says_why(failure):
     message = texts.edit_refused(failure.status, failure.detail)
     assert d == Decision(
         store={"state": EditState.REFUSED, "error_message": message},
-        post=Post(f":no_entry_sign: {message}", kind="edit_refused"),
+        post=Post(f":no_entry_sign: {message}", kind="edit_refused", deferrable=False),
         next_run=NEVER,
     )
 
@@ -198,7 +198,7 @@ def test_a_key_change_ends_an_edit_once_saying_why():
     polled = rules.poll_failed(edit(), gone, NOW, key_changed=True)
     assert polled.store == {"state": EditState.ERROR, "error_message": texts.KEY_CHANGED_EDIT}
     revert = reverts.revert_failed(edit(state=EditState.COMPLETE), gone, NOW, key_changed=True)
-    assert revert.post == Post(f":warning: {texts.KEY_CHANGED_EDIT}", kind="revert_result")
+    assert revert.post == Post(f":warning: {texts.KEY_CHANGED_EDIT}", kind="revert_result", deferrable=False)
 
 
 def test_edit_poll_failures():
@@ -295,7 +295,7 @@ def test_revert_refused_by_knowlify_says_which_guard(failure, newer):
     message = texts.revert_refused(failure.status, failure.detail, newer)
     assert d == Decision(
         store={"revert_state": RevertState.REFUSED, "revert_detail": failure.detail},
-        post=Post(f":warning: {message}", kind="revert_result"),
+        post=Post(f":warning: {message}", kind="revert_result", deferrable=False),
         next_run=NEVER,
     )
 

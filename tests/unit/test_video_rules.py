@@ -117,7 +117,9 @@ def test_create_answered_with_an_item_error_fails_in_the_thread(item):
     d = rules.created(job(state=VideoState.SUBMITTING), CreatedItem.model_validate(item))
     message = texts.item_failed(item.get("message"))
     assert d.store == {"state": VideoState.FAILED, "error_message": message}
-    assert d.post == Post(f":x: {message}", kind="final", ts_field="final_ts", requester_text=message)
+    assert d.post == Post(
+        f":x: {message}", kind="final", ts_field="final_ts", requester_text=message, deferrable=False
+    )
     assert (d.next_run, d.card, d.kept_replies) == (NEVER, CardChange.FINAL, KeptReplies.SETTLE)
     assert d.frees_render_slot
 
@@ -143,7 +145,8 @@ def test_create_failed(failure, attempts, outcome):
     if outcome[0] == "retry":
         assert d == Decision(store={"state": VideoState.READY, "attempts": outcome[2]}, next_run=outcome[1])
     elif outcome[0] == "failed":
-        assert d == rules.failed(j, texts.create_refused(outcome[1], outcome[2]))
+        # The refusal answered a create: a Slack 429 must not make the step ask again.
+        assert d == rules.failed(j, texts.create_refused(outcome[1], outcome[2]), deferrable=False)
     else:
         assert d == rules.outcome_unknown(j)
 
