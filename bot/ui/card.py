@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import lifecycle
 from bot.core.mrkdwn import escape, mention
-from bot.core.texts import LINK_WITHHELD, knowlify_link, shorten
+from bot.core.texts import LINK_WITHHELD, WHO_EDITS, knowlify_link, shorten
 
 RETRY_ACTION = "knowlify_retry_create"
 MAX_ERROR_CHARS = 500
@@ -58,7 +58,7 @@ def card(
         blocks.append(
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": "Reply in this thread to edit the video."}],
+                "elements": [{"type": "mrkdwn", "text": WHO_EDITS}],
             }
         )
     if note:
