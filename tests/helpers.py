@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -76,3 +79,19 @@ def updated(fragment: str) -> Callable[[Call], bool]:
 
 def sim_posts(stack: Any, path: str) -> list[Any]:
     return [c for c in stack.sim.calls if c.method == "POST" and c.path == path]
+
+
+def run_cli_start(tmp_path: Any, settings: dict[str, str], *args: str) -> tuple[int, list[str], str]:
+    """`knowlify-slack serve` (or `args`) run as an operator would, with only `settings` from the
+    environment: its exit status, its stderr lines, and the whole stderr."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KNOWLIFY_"))}
+    environment.update(settings)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *(args or ("serve",))],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, result.stderr.strip().splitlines(), result.stderr

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from bot.settings import SettingsError, load_settings
+from tests.helpers import run_cli_start
 
 KEY = "kn_" + "ab" * 32
 GOOD = {
@@ -82,17 +79,7 @@ def test_secrets_never_show_in_a_repr(monkeypatch):
 
 
 def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KNOWLIFY_"))}
-    environment.update(GOOD, KNOWLIFY_API_KEY="kn_short")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    code, lines, stderr = run_cli_start(tmp_path, {**GOOD, "KNOWLIFY_API_KEY": "kn_short"})
+    assert code == 2
     assert len(lines) == 1 and "KNOWLIFY_API_KEY" in lines[0]
-    assert "Traceback" not in result.stderr and "kn_short" not in result.stderr
+    assert "Traceback" not in stderr and "kn_short" not in stderr

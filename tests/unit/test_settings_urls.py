@@ -3,13 +3,10 @@ tokens and keys ride in those requests' headers."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from bot.settings import SettingsError, load_settings
+from tests.helpers import run_cli_start
 from tests.unit.test_settings import GOOD, env
 
 LOOPBACK = [
@@ -58,17 +55,7 @@ def test_https_to_any_host_is_accepted(monkeypatch, name):
 
 
 def test_cli_exits_2_naming_the_plain_http_url(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KNOWLIFY_"))}
-    environment.update(GOOD, KNOWLIFY_API_BASE="http://api.knowlify.com")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    code, lines, stderr = run_cli_start(tmp_path, {**GOOD, "KNOWLIFY_API_BASE": "http://api.knowlify.com"})
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith("knowlify-slack: KNOWLIFY_API_BASE must use https://")
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr

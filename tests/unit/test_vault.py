@@ -3,15 +3,12 @@ rotatable; a malformed setting stops start-up naming it, never showing a key."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from cryptography.fernet import Fernet
 
 from bot.settings import SettingsError, load_settings
 from bot.vault import Vault, VaultError
+from tests.helpers import run_cli_start
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 TOKEN = "xoxb-1234-5678-" + "a" * 24
@@ -83,17 +80,7 @@ def test_distributed_mode_names_what_it_lacks(monkeypatch):
 
 
 def test_cli_exits_2_on_malformed_encryption_keys(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KNOWLIFY_"))}
-    environment.update(DISTRIBUTED, KNOWLIFY_ENCRYPTION_KEYS="kn-not-fernet")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    code, lines, stderr = run_cli_start(tmp_path, {**DISTRIBUTED, "KNOWLIFY_ENCRYPTION_KEYS": "kn-not-fernet"})
+    assert code == 2
     assert len(lines) == 1 and "KNOWLIFY_ENCRYPTION_KEYS" in lines[0]
-    assert "Traceback" not in result.stderr and "kn-not-fernet" not in result.stderr
+    assert "Traceback" not in stderr and "kn-not-fernet" not in stderr
