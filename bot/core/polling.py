@@ -21,16 +21,10 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# Knowlify's documented render statuses in order; `complete` follows the last one.
-VIDEO_STAGES = (
-    "pending",
-    "queued",
-    "voiceover",
-    "highlevel",
-    "lowlevel",
-    "scan_assets",
-    "generating_frames",
-)
+from bot.knowlify.models import VIDEO_STAGES as KNOWLIFY_VIDEO_STAGES
+
+# Knowlify's documented render statuses in order (one list, bot.knowlify.models); `complete` follows the last one.
+VIDEO_STAGES = tuple(stage for stage in KNOWLIFY_VIDEO_STAGES if stage not in ("complete", "failed"))
 PARKED = "parked"  # the bot's own status for a render that waits for a slot (Knowlify says pending)
 # Beyond this, a time is "no poll planned" (a job that is finished), not a booked poll.
 _HORIZON_SECONDS = 86_400.0
