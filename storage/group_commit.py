@@ -1,14 +1,14 @@
-"""Group commit for the rows written before an ack: one writer thread, many rows per transaction.
+"""Group commit for the rows written before an ack: one writer thread, many jobs per transaction.
 
 A `/knowlify` command is acknowledged only once its job row is committed. Committed one by one, 50
 simultaneous commands queue for the database's write lock (SQLite has one writer at a time) and
 each waits for its own flush to disk (`synchronous=FULL`, or PostgreSQL's fsync at commit): the last
 in line waits for all the others, and under load some wait past the busy timeout and are refused.
 
-Here each listener hands its row to one writer thread and waits. The writer takes every row queued
-meanwhile and inserts them in one statement (`INSERT … ON CONFLICT (request_key) DO NOTHING
-RETURNING`), so one lock and one flush serve the whole batch; a row is acknowledged only after the
-commit that contains it returned, so it is as durable as before.
+Here each listener hands its job to one writer thread and waits. The writer takes every job queued
+meanwhile and admits them together (storage.admission: the daily limits read once, one INSERT), so
+one lock and one flush serve the whole batch; a job is acknowledged only after the commit that
+contains it returned, so it is as durable as before.
 """
 
 from __future__ import annotations
@@ -18,49 +18,34 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from storage.models import VideoJob
+from storage.admission import Admission, NewJob, admit
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 200
-# A batch refused by a busy database is retried until its oldest row has waited this long; past it
+# A batch refused by a busy database is retried until its oldest job has waited this long; past it
 # the listeners answer "try again" well inside Slack's 3 seconds.
 RETRY_SECONDS = 2.0
 
-
-def supported(engine: Engine) -> bool:
-    """Dialects with INSERT … ON CONFLICT DO NOTHING … RETURNING."""
-    return engine.dialect.name in ("sqlite", "postgresql")
-
-
-def _insert_ignoring_duplicates(engine: Engine) -> Any:
-    table = VideoJob.__table__  # type: ignore[attr-defined]
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["request_key"])
-    return stmt.returning(table.c.id, table.c.request_key)
+Entry = tuple[NewJob, "Future[Admission]", float]
 
 
 class GroupCommit:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: object = time.time) -> None:
         self.engine = engine
-        self._queue: queue.Queue[tuple[VideoJob, Future[VideoJob | None], float]] = queue.Queue()
-        self._stmt = _insert_ignoring_duplicates(engine)
-        self._columns = [c.name for c in VideoJob.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+        self.clock = clock
+        self._queue: queue.Queue[Entry] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def add_video(self, job: VideoJob, timeout: float = 10.0) -> VideoJob | None:
-        """Insert `job` (its id set) once committed; None if its request_key exists already.
-        Raises what the database raised if the batch could not be committed."""
-        future: Future[VideoJob | None] = Future()
+    def take(self, job: NewJob, timeout: float = 10.0) -> Admission:
+        """What became of `job` once its batch is committed. Raises what the database raised if
+        the batch could not be committed."""
+        future: Future[Admission] = Future()
         self._start()
         self._queue.put((job, future, time.monotonic()))
         return future.result(timeout)
@@ -83,13 +68,13 @@ class GroupCommit:
                     break
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[VideoJob, Future[VideoJob | None], float]]) -> None:
-        rows = [{name: getattr(job, name) for name in self._columns} for job, _, _ in batch]
+    def _commit(self, batch: list[Entry]) -> None:
         oldest = min(enqueued for _, _, enqueued in batch)
+        jobs = [job for job, _, _ in batch]
         while True:
             try:
                 with self.engine.begin() as conn:
-                    ids = {key: row_id for row_id, key in conn.execute(self._stmt, rows)}
+                    outcomes = admit(conn, jobs, self.clock())  # type: ignore[operator]
                 break
             except OperationalError as exc:  # busy or locked: try again while the acks can wait
                 if time.monotonic() - oldest < RETRY_SECONDS:
@@ -99,18 +84,11 @@ class GroupCommit:
             except Exception as exc:
                 self._fail(batch, exc)
                 return
-        for job, future, _ in batch:
-            # A key twice in one batch (the same request sent twice at once): the first one wins.
-            row_id = ids.pop(job.request_key, None)
-            if row_id is None:
-                future.set_result(None)
-            else:
-                job.id = row_id
-                future.set_result(job)
+        for (_, future, _), outcome in zip(batch, outcomes, strict=True):
+            future.set_result(outcome)
 
     @staticmethod
-    def _fail(batch: list[tuple[VideoJob, Future[VideoJob | None], float]], exc: Exception) -> None:
+    def _fail(batch: list[Entry], exc: Exception) -> None:
         log.warning("%d job row(s) not stored: %s", len(batch), type(exc).__name__)
         for _, future, _ in batch:
             future.set_exception(exc)
-

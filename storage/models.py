@@ -30,7 +30,11 @@ class VideoJob(Leased, table=True):
     """
 
     __tablename__ = "video_job"
-    __table_args__ = (Index("ix_video_thread", "team_id", "channel_id", "card_ts"),)
+    __table_args__ = (
+        Index("ix_video_thread", "team_id", "channel_id", "card_ts"),
+        # A person's requests of the last 24 hours: the daily limit, read before every ack.
+        Index("ix_video_person", "team_id", "user_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     request_key: str = Field(unique=True)  # de-duplicates repeated deliveries of one request
@@ -68,7 +72,10 @@ class EditJob(Leased, table=True):
     """One human reply in a video's thread, from the row written on receipt to its result post."""
 
     __tablename__ = "edit_job"
-    __table_args__ = (UniqueConstraint("team_id", "channel_id", "reply_ts", name="uq_edit_reply"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "reply_ts", name="uq_edit_reply"),
+        Index("ix_edit_person", "team_id", "user_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     video_id: int = Field(foreign_key="video_job.id", index=True)
@@ -118,7 +125,7 @@ class SlackDelivery(SQLModel, table=True):
     __tablename__ = "slack_delivery"
 
     key: str = Field(primary_key=True)
-    received_at: float = 0.0
+    received_at: float = Field(default=0.0, index=True)  # the hourly purge of day-old keys
 
 
 class KnowlifyCall(SQLModel, table=True):

@@ -4,6 +4,7 @@ storage.budget_log) over storage.store_base."""
 
 from __future__ import annotations
 
+from storage.admission import UNCOUNTED_VIDEO_STATES
 from storage.budget_log import BudgetLog
 from storage.leases import Leases
 from storage.slack_requests import SlackRequests
@@ -12,7 +13,6 @@ from storage.store_base import (
     EDIT_CANCELLED,
     THREAD_STATE_PREFIXES,
     UNCOUNTED_EDIT_STATES,
-    UNCOUNTED_VIDEO_STATES,
     StoreBase,
 )
 from storage.worker_writes import WorkerWrites

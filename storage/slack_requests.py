@@ -10,6 +10,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
+from storage.admission import Admission, DailyLimit, NewJob, admit, video_row
 from storage.models import (
     EditJob,
     SlackDelivery,
@@ -21,7 +22,6 @@ from storage.store_base import (
     EDIT_CANCELLED,
     THREAD_STATE_PREFIXES,
     UNCOUNTED_EDIT_STATES,
-    UNCOUNTED_VIDEO_STATES,
     L,
     StoreBase,
 )
@@ -30,13 +30,23 @@ from storage.store_base import (
 class SlackRequests(StoreBase):
     # --- requests arriving from Slack -------------------------------------------------------
 
+    def take_video(self, values: dict[str, Any], limit: DailyLimit | None = None) -> Admission:
+        """Store a new job from its columns (request_key, team_id, channel_id, user_id, key_id,
+        prompt, options_json, response_url) unless the person's `limit` refuses it; committed
+        when this returns. Through the group commit when the store has one (storage.admission)."""
+        now = self.clock()
+        job = NewJob(video_row(values, now), limit)
+        if self._group is not None:
+            return self._group.take(job)
+        with self.engine.begin() as conn:
+            return admit(conn, [job], now)[0]
+
     def add_video(self, job: VideoJob) -> VideoJob | None:
-        """Insert a new job; None if a job with the same request_key exists (a repeated delivery)."""
+        """Insert a job built by hand (tests, tools); None if its request_key exists already.
+        Requests from Slack go through take_video, which also applies the daily limit."""
         now = self.clock()
         job.created_at = job.updated_at = now
         job.next_run_at = now
-        if self._group is not None:
-            return self._group.add_video(job)
         with self.session() as s:
             s.add(job)
             try:
@@ -137,21 +147,6 @@ class SlackRequests(StoreBase):
     def video_by_request_key(self, request_key: str) -> VideoJob | None:
         with self.reading() as s:
             return s.exec(select(VideoJob).where(VideoJob.request_key == request_key)).first()
-
-    def video_times(self, team_id: str, user_id: str, since: float) -> list[float]:
-        """When this person's counted video requests since `since` were made (for the daily limit)."""
-        with self.reading() as s:
-            return list(
-                s.exec(
-                    select(VideoJob.created_at).where(
-                        VideoJob.team_id == team_id,
-                        VideoJob.user_id == user_id,
-                        col(VideoJob.created_at) > since,
-                        col(VideoJob.state).not_in(UNCOUNTED_VIDEO_STATES),
-                        or_(col(VideoJob.state) != "failed", col(VideoJob.knowlify_uuid).is_not(None)),
-                    )
-                )
-            )
 
     def edit_times(self, team_id: str, user_id: str, since: float) -> list[float]:
         """When this person's counted edit requests since `since` were made (for the daily limit)."""

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from storage.admission import supports_batches as group_commit_supported
 from storage.group_commit import GroupCommit
-from storage.group_commit import supported as group_commit_supported
 from storage.models import (
     EditJob,
     VideoJob,
@@ -40,7 +40,8 @@ EDIT_CANCELLABLE = ("held", "waiting", "pending")
 # Not counted: a video the bot could not post in the channel, or one Knowlify refused or never
 # started (failed without a uuid); an edit refused (by Knowlify, or because its video failed) or
 # cancelled before it was sent.
-UNCOUNTED_VIDEO_STATES = ("needs_invite",)
+# The video counterpart, UNCOUNTED_VIDEO_STATES, lives in storage.admission, which counts requests
+# before every new job.
 UNCOUNTED_EDIT_STATES = ("refused", EDIT_CANCELLED)
 
 
@@ -50,7 +51,7 @@ class StoreBase:
         (storage.group_commit), so simultaneous commands do not queue for the lock one by one."""
         self.engine = engine
         self.clock = clock
-        self._group = GroupCommit(engine) if group_commit and group_commit_supported(engine) else None
+        self._group = GroupCommit(engine, clock) if group_commit and group_commit_supported(engine) else None
         self._reader = engine.execution_options(read_only=True)
 
     def reading(self) -> Session:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -32,7 +31,7 @@ from bot.core.parse import (
 from bot.core.texts import command_taken, link_or_withheld, shorten
 from bot.services import Services, services_of
 from bot.ui.modal import build_create_modal, parse_submission
-from storage.models import VideoJob
+from storage.admission import Admission, DailyLimit
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +50,33 @@ def new_job(
     user_id: str,
     command: CreateCommand,
     response_url: str | None,
-) -> VideoJob | None:
-    """Write the job before anything is called: its row is what a restart resumes from."""
+) -> Admission:
+    """Store the job before anything is called (its row is what a restart resumes from), unless the
+    person's daily limit refuses it: both decided in the transaction that stores it."""
     options = {"fields": command.options.to_spec_fields(), "summary": command.options.describe()}
-    return services.store.add_video(
-        VideoJob(
-            request_key=request_key,
-            team_id=team_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            key_id=services.job_key_id(team_id),
-            prompt=command.prompt,
-            options_json=json.dumps(options),
-            response_url=response_url,
-        )
+    admission = services.store.take_video(
+        {
+            "request_key": request_key,
+            "team_id": team_id,
+            "channel_id": channel_id,
+            "user_id": user_id,
+            "key_id": services.job_key_id(team_id),
+            "prompt": command.prompt,
+            "options_json": json.dumps(options),
+            "response_url": response_url,
+        },
+        daily_limit(services.settings.knowlify_user_videos_per_day),
     )
+    if admission.refused_until is not None:
+        log.info("video request of %s refused: daily limit reached", user_id)
+    return admission
+
+
+def daily_limit(limit: int) -> DailyLimit | None:
+    """The per-person video limit of the settings (0: none), for storage.admission."""
+    if limit <= 0:
+        return None
+    return DailyLimit(DAY_SECONDS, lambda times, now: next_allowed(times, limit, now))
 
 
 def list_text(services: Services, team_id: str, channel_id: str) -> str:
@@ -121,12 +132,7 @@ def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bol
     team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
     request_key = f"view:{team}:{view['id']}"
     try:
-        refusal = over_limit(services, team, user, request_key, plain=True)
-        if refusal is not None:
-            # The modal stays open with the reason under the first field; nothing is started.
-            ack(response_action="errors", errors={next(iter(view["state"]["values"])): refusal})
-            return
-        job = new_job(
+        admission = new_job(
             services,
             request_key=request_key,
             team_id=team,
@@ -139,49 +145,32 @@ def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bol
         log.exception("database error while taking a modal submission")
         ack(response_action="errors", errors={next(iter(view["state"]["values"])): DB_DOWN})
         return
+    if admission.refused_until is not None:
+        # The modal stays open with the reason under the first field; nothing is started.
+        limit = services.settings.knowlify_user_videos_per_day
+        refusal = texts.video_limit(limit, admission.refused_until, plain=True)
+        ack(response_action="errors", errors={next(iter(view["state"]["values"])): refusal})
+        return
     ack()
-    if job is not None:
+    if admission.job_id is not None:
         services.kick()
-
-
-
-def over_limit(
-    services: Services, team_id: str, user_id: str, request_key: str, *, plain: bool = False
-) -> str | None:
-    """The refusal if this person has used up their videos of the last 24 hours, else None.
-
-    A request already stored (the same trigger or view sent again) is never refused: it was counted
-    once, when it was taken, and taking it again is a no-op anyway.
-    """
-    limit = services.settings.knowlify_user_videos_per_day
-    if limit <= 0:
-        return None
-    now = time.time()
-    next_at = next_allowed(services.store.video_times(team_id, user_id, now - DAY_SECONDS), limit, now)
-    # The stored-already lookup only when refusing: one query fewer before most acks.
-    if next_at is None or services.store.video_by_request_key(request_key) is not None:
-        return None
-    log.info("video request of %s refused: %d in 24 hours", user_id, limit)
-    return texts.video_limit(limit, next_at, plain=plain)
 
 
 def _create(services: Services, command: dict[str, Any], parsed: CreateCommand) -> str:
     # Slash commands are not retried by Slack, but a replayed or double-sent request carries the
     # same trigger_id: the unique key makes it a no-op.
-    request_key = f"cmd:{command['team_id']}:{command['trigger_id']}"
-    refusal = over_limit(services, command["team_id"], command["user_id"], request_key)
-    if refusal is not None:
-        return refusal
-    job = new_job(
+    admission = new_job(
         services,
-        request_key=request_key,
+        request_key=f"cmd:{command['team_id']}:{command['trigger_id']}",
         team_id=command["team_id"],
         channel_id=command["channel_id"],
         user_id=command["user_id"],
         command=parsed,
         response_url=command.get("response_url"),
     )
-    if job is None:
+    if admission.refused_until is not None:
+        return texts.video_limit(services.settings.knowlify_user_videos_per_day, admission.refused_until)
+    if admission.job_id is None:
         return "I already have this request; its status card is in the channel."
     services.kick()
     return command_taken(parsed.prompt)

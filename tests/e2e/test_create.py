@@ -85,6 +85,8 @@ def test_help_and_list_are_ephemeral_answers(stack):
     assert "No videos" in ack_text(stack.driver.command("list"))
     stack.driver.command("Explain tides")
     stack.slack.wait_for(posted("Your video is ready"), timeout=20)
+    # The link is posted first and the state stored right after: list once it is stored.
+    wait_until(lambda: jobs(stack)[0].state == "complete", what="the job stored as complete")
     listing = ack_text(stack.driver.command("list"))
     assert "Explain tides" in listing and "Done" in listing and jobs(stack)[0].chat_url in listing
     assert ack_text(stack.driver.command("list", channel="C0OTHER01")).startswith("No videos"), (

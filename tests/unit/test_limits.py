@@ -6,6 +6,7 @@ import pytest
 
 from bot.core.edit_reply import mentions, without_mention
 from bot.core.limits import DAY_SECONDS, next_allowed
+from storage.admission import DailyLimit
 from storage.db import init_schema, make_engine
 from storage.models import EditJob, VideoJob
 from storage.repo import Store
@@ -51,6 +52,19 @@ def store(tmp_path):
     engine.dispose()
 
 
+def counted_by(store: Store, team: str, user: str, n: int) -> list[float]:
+    """The times the daily limit is given for one more request of `user`, which it then refuses."""
+    seen: list[list[float]] = []
+
+    def refuse(times, now):
+        seen.append(sorted(times))
+        return now + 60.0
+
+    values = dict(request_key=f"probe:{n}", team_id=team, channel_id="C", user_id=user, key_id="k", prompt="p")
+    assert store.take_video(values, DailyLimit(1_000.0, refuse)).refused_until == store.clock.now + 60.0
+    return seen[0]
+
+
 def test_only_videos_knowlify_took_or_may_take_count(store):
     for n, (state, uuid) in enumerate(
         [
@@ -65,9 +79,23 @@ def test_only_videos_knowlify_took_or_may_take_count(store):
     ):
         store.add_video(job(n, state=state, knowlify_uuid=uuid))
     store.add_video(VideoJob(request_key="other", team_id="T", channel_id="C", user_id="V", key_id="k", prompt="p"))
-    assert len(store.video_times("T", "U", 0.0)) == 5
-    assert store.video_times("T", "U", 50_000.0) == []  # none after `since`
-    assert len(store.video_times("T2", "U", 0.0)) == 0  # per workspace user
+    assert len(counted_by(store, "T", "U", 1)) == 5
+    assert counted_by(store, "T2", "U", 2) == []  # per workspace user
+    store.clock.now += 1_000.0
+    assert counted_by(store, "T", "U", 3) == []  # none inside the window any more
+    assert store.video_by_request_key("probe:1") is None  # a refused request stores nothing
+
+
+def test_a_person_at_the_limit_is_refused_and_a_request_already_stored_is_not(store):
+    limit = DailyLimit(DAY_SECONDS, lambda times, now: next_allowed(times, 2, now))
+    values = dict(team_id="T", channel_id="C", user_id="U", key_id="k", prompt="p")
+    first = store.take_video({**values, "request_key": "a"}, limit)
+    assert first.job_id is not None
+    assert store.take_video({**values, "request_key": "b"}, limit).job_id is not None
+    third = store.take_video({**values, "request_key": "c"}, limit)
+    assert third.job_id is None and third.refused_until is not None and third.refused_until >= 50_000 + DAY_SECONDS
+    again = store.take_video({**values, "request_key": "a"}, limit)  # the same trigger sent again
+    assert again.duplicate and again.refused_until is None
 
 
 def _edit(video_id: int, ts: str, state: str) -> EditJob:

@@ -14,6 +14,7 @@ from bot.listeners import actions, commands, events, home, only_our_workspace
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.slack_ops import PermissionUnknown
+from storage.admission import Admission
 from storage.models import EditJob, ThreadMessage, VideoJob
 
 TEAM, CHANNEL, THREAD = "T0KN0W001", "C0DESIGN1", "1700000000.000100"
@@ -23,9 +24,8 @@ ADA, BOB, BOT = "U0ADA0001", "U0BOB0002", "U0KN0WBOT"
 def make_services(**settings: Any) -> Services:
     store, slack = MagicMock(name="store"), MagicMock(name="slack")
     store.record_delivery.return_value = True
-    store.video_times.return_value = []
+    store.take_video.return_value = Admission(job_id=1)
     store.edit_times.return_value = []
-    store.video_by_request_key.return_value = None
     store.thread_message.return_value = None
     return Services(
         Settings(_env_file=None, **settings),  # type: ignore[call-arg]
@@ -175,18 +175,20 @@ def test_a_create_writes_the_row_and_wakes_the_worker():
     services = make_services()
     ack = MagicMock()
     commands.on_command(ack, command("Explain tides"), MagicMock(), context_of(services))
-    job = services.store.add_video.call_args.args[0]
-    assert job.prompt == "Explain tides" and job.request_key == f"cmd:{TEAM}:1.2.3"
+    job = services.store.take_video.call_args.args[0]
+    assert job["prompt"] == "Explain tides" and job["request_key"] == f"cmd:{TEAM}:1.2.3"
     services.kick.assert_called_once()
     assert "Got it" in ack.call_args.kwargs["text"]
 
 
 def test_a_create_over_the_limit_is_refused_with_the_next_time_and_no_row():
     services = make_services(knowlify_user_videos_per_day=1)
-    services.store.video_times.return_value = [time.time()]
+    services.store.take_video.return_value = Admission(refused_until=time.time() + 3600)
     ack = MagicMock()
     commands.on_command(ack, command("Explain tides"), MagicMock(), context_of(services))
-    services.store.add_video.assert_not_called()
+    limit = services.store.take_video.call_args.args[1]
+    assert limit.refuse_until([time.time()], time.time()) is not None  # the setting's 1 a day
+    services.kick.assert_not_called()
     assert "1 video in the last 24 hours" in ack.call_args.kwargs["text"] and "<!date^" in ack.call_args.kwargs["text"]
 
 

@@ -6,8 +6,10 @@ import threading
 
 import pytest
 
+from bot.core.limits import DAY_SECONDS, next_allowed
 from bot.knowlify.budget import Budget
 from bot.knowlify.errors import BudgetExhausted
+from storage.admission import Admission, DailyLimit
 from storage.db import init_schema, make_engine
 from storage.models import EditJob, VideoJob
 from storage.repo import Store
@@ -232,23 +234,51 @@ def test_claim_takes_the_most_overdue_rows_first_and_leaves_rows_not_yet_due(db)
     assert all(v is not None and v.lease_owner is None for v in not_due)
 
 
+def values(n: int, user: str = "U") -> dict[str, object]:
+    return dict(request_key=f"cmd:T:{n}", team_id="T", channel_id="C", user_id=user, key_id="k", prompt=f"p{n}")
+
+
 def test_simultaneous_commands_are_each_stored_once_through_the_group_commit(db):
     """50 requests at once, every one sent twice: each is stored exactly once, every caller learns
     whether it was the one stored, and the stored rows are committed when the call returns."""
     store = Store(db, group_commit=True)
-    results: list[VideoJob | None] = [None] * 100
+    results: list[Admission | None] = [None] * 100
     start = threading.Barrier(100)
 
     def add(i: int) -> None:
         start.wait()
-        results[i] = store.add_video(job(i % 50))
+        results[i] = store.take_video(values(i % 50, user=f"U{i % 50}"))
 
     threads = [threading.Thread(target=add, args=(i,)) for i in range(100)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    stored = [r for r in results if r is not None]
-    assert sorted(r.request_key for r in stored) == sorted(f"cmd:T:{n}" for n in range(50))
-    assert all(Store(db).get_video(r.id) is not None for r in stored if r.id is not None)
-    assert len({r.id for r in stored}) == 50
+    stored = [r.job_id for r in results if r is not None and r.job_id is not None]
+    assert sum(1 for r in results if r is not None and r.duplicate) == 50
+    assert len(set(stored)) == 50
+    rows = [Store(db).get_video(i) for i in stored]
+    assert sorted(r.request_key for r in rows if r is not None) == sorted(f"cmd:T:{n}" for n in range(50))
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_one_persons_racing_commands_are_granted_exactly_their_daily_limit(db, replicas):
+    """24 commands of one person at once, through 1 or 3 stores (replicas, each its own group
+    commit), with 5 a day: exactly 5 are stored, the others refused, whatever the interleaving."""
+    stores = [Store(db, group_commit=True) for _ in range(replicas)]
+    limit = DailyLimit(DAY_SECONDS, lambda times, now: next_allowed(times, 5, now))
+    results: list[Admission | None] = [None] * 24
+    start = threading.Barrier(24)
+
+    def take(i: int) -> None:
+        start.wait()
+        results[i] = stores[i % replicas].take_video(values(i), limit)
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(1 for r in results if r is not None and r.job_id is not None) == 5
+    assert sum(1 for r in results if r is not None and r.refused_until is not None) == 19
+    assert len(Store(db).recent_videos("T", "C", 50)) == 5
