@@ -1,17 +1,23 @@
 """How fast 50 concurrent `/knowlify` commands are acknowledged, next to a bare Bolt app.
 
-Per database — SQLite with `synchronous=FULL` (every commit reaches the disk before it returns) and
-a throwaway PostgreSQL with `fsync=on` and `synchronous_commit=on` — two servers run side by side in
-this process, behind the same HTTP shell (bot.http_server: signature check, dispatch in the thread
-pool):
-  bot   the real bot (Runtime: listeners, worker running at real-time settings, simulator and Slack
-        stand-in), whose command writes the job row and commits it before it acknowledges;
-  bare  the same kind of Bolt app whose `/knowlify` only acknowledges;
-  and, as the baseline of the group commit, the bot again with each job row committed in its own
-  transaction (storage.group_commit switched off).
-Each round sends 50 signed commands at once (a barrier releases them together), to the bare app
-and then the bot; the client times each answer. After every bot round the bench checks that every
-acknowledged command has its row committed (read on another connection).
+Per database — SQLite (the bot's own `synchronous=FULL`: every commit reaches the disk before it
+returns) and a throwaway PostgreSQL with `fsync=on` and `synchronous_commit=on` — three servers run,
+each in its own process as a deployment runs it, behind the same HTTP shell (bot.http_server: body
+limit, signature check, dispatch in the thread pool):
+  bare    a Bolt app whose `/knowlify` only acknowledges (bench/_ack_app.py);
+  single  the real bot with each job row committed in its own transaction (the group commit
+          switched off): the baseline of the group commit;
+  bot     the real bot, `knowlify-slack serve` as shipped: listeners, worker at real-time settings,
+          its command's job row committed before it acknowledges.
+The Knowlify simulator, the Slack stand-in and the client run in this process: they stand for
+Slack's and Knowlify's servers, which are not in the bot's process either.
+
+Each round sends 50 signed commands at once (a barrier releases them together) to each server in
+turn; the client times each answer. Before each burst every server's process is left to go quiet
+(its worker done with the previous rounds' cards and creates), so one app's background work never
+lands in another's figures; the bot's own worker still runs during its burst. After every bot
+round the bench checks that every acknowledged command has its row committed (read on another
+connection).
 
     python bench/ack_latency.py [--rounds N] [--concurrency C] [--no-postgres]
 """
@@ -21,49 +27,49 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 import _common
 from _common import percentile, table
 
 _common.clean_env()
 
-from slack_bolt import Ack, App  # noqa: E402
-from sqlalchemy import create_engine, event, text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
-from bot.http_server import create_http_app  # noqa: E402
-from sandbox.servers import ServerThread  # noqa: E402
+from sandbox.bot_process import BotProcess  # noqa: E402
 from sandbox.slack_driver import SlackDriver  # noqa: E402
-from sandbox.stack import BOT_TOKEN, SIGNING_SECRET, LocalStack, StackConfig  # noqa: E402
+from sandbox.stack import SIGNING_SECRET, LocalStack, StackConfig  # noqa: E402
 from storage.db import normalize_url  # noqa: E402
 
 SINGLE = "bot, a commit per command"
 APPS = ("bare", SINGLE, "bot")
+HERE = Path(__file__).resolve().parent
 
 
-def bare_server(stack: LocalStack) -> ServerThread:
-    """A Bolt app whose command only acknowledges, behind the bot's own HTTP shell."""
-    from slack_sdk import WebClient
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU of a process so far, in clock ticks (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
-    app = App(
-        client=WebClient(token=BOT_TOKEN, base_url=f"{stack.slack_server.url}/api/"),
-        signing_secret=SIGNING_SECRET,
-        process_before_response=True,
-    )
 
-    @app.command("/knowlify")
-    def _ack(ack: Ack) -> None:
-        ack(text="ok")
-
-    return ServerThread(create_http_app(app, SIGNING_SECRET)).start()
+def wait_quiet(pids: list[int], timeout: float = 30.0) -> None:
+    """Until none of `pids` used more than a tick of CPU in the last 0.2 s (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    before = [cpu_ticks(p) for p in pids]
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        after = [cpu_ticks(p) for p in pids]
+        if all(a - b <= 1 for a, b in zip(after, before, strict=True)):
+            return
+        before = after
 
 
 class Burst:
@@ -77,6 +83,12 @@ class Burst:
         self.sent = 0
         self.refusal = ""  # the first answer that did not take the command, to print
         for d in self.drivers:  # open every connection before timing anything
+            d.command("help")
+
+    def warm(self) -> None:
+        """One untimed request per connection: a connection idle for more than uvicorn's
+        keep-alive (5 s, e.g. while another server went quiet) would be closed under the burst."""
+        for d in self.drivers:
             d.command("help")
 
     def run(self) -> tuple[list[float], int]:
@@ -119,19 +131,15 @@ def committed_jobs(url: str) -> int:
         engine.dispose()
 
 
-def full_sync(engine: Any) -> None:
-    """synchronous=FULL on every connection of the bot's SQLite engine, whatever its default."""
-
-    @event.listens_for(engine, "connect")
-    def _full(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-        dbapi_conn.execute("PRAGMA synchronous=FULL")
-
-    engine.dispose()  # connections opened before the listener are replaced
-
-
 @contextmanager
-def databases(use_postgres: bool, tmp: Path) -> Iterator[list[tuple[str, str]]]:
-    found = [("SQLite, synchronous=FULL", f"sqlite:///{tmp / 'bench.db'}")]
+def databases(use_postgres: bool, tmp: Path) -> Iterator[list[tuple[str, dict[str, str]]]]:
+    """Per database, one fresh database for each bot (the bare app stores nothing)."""
+    found = [
+        (
+            "SQLite, synchronous=FULL",
+            {app: f"sqlite:///{tmp / f'bench-{n}.db'}" for n, app in enumerate(APPS)},
+        )
+    ]
     if not use_postgres:
         yield found
         return
@@ -146,7 +154,8 @@ def databases(use_postgres: bool, tmp: Path) -> Iterator[list[tuple[str, str]]]:
                 for setting in ("fsync", "full_page_writes", "synchronous_commit"):
                     conn.execute(f"ALTER SYSTEM SET {setting} = on")
                 conn.execute("SELECT pg_reload_conf()")
-            yield [*found, ("PostgreSQL, fsync=on", server.new_database("ack"))]
+            urls = {app: server.new_database(f"ack{n}") for n, app in enumerate(APPS)}
+            yield [*found, ("PostgreSQL, fsync=on", urls)]
     except PostgresUnavailable as exc:
         print(f"(PostgreSQL skipped: {exc})")
         yield found
@@ -161,51 +170,49 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.rounds = 2
-    config = dict(stage_seconds=2.0, window_seconds=60.0, poll_seconds=5.0, tick_seconds=0.5)
+    config = StackConfig(stage_seconds=2.0, window_seconds=60.0, poll_seconds=5.0, tick_seconds=0.5)
     rows: list[list[object]] = []
     lost = 0
     with (
         tempfile.TemporaryDirectory(prefix="ack-") as tmpdir,
         databases(not args.no_postgres, Path(tmpdir)) as dbs,
     ):
-        for name, url in dbs:
-            stack = LocalStack(StackConfig(**config)).start(bot=False)  # type: ignore[arg-type]
-            bare = None
-            try:
-                runtime = stack.start_bot(worker=False, database_url=url)
-                if url.startswith("sqlite"):
-                    full_sync(runtime.engine)
-                runtime.start_worker()
-                assert stack.bot_server is not None
-                bare = bare_server(stack)
+        for name, urls in dbs:
+            stack = LocalStack(config).start(bot=False)
+            with ExitStack() as running:
+                running.callback(stack.stop)
+                servers: dict[str, BotProcess] = {}
+                for app, launcher in (
+                    ("bare", [sys.executable, str(HERE / "_ack_app.py"), "bare"]),
+                    (SINGLE, [sys.executable, str(HERE / "_ack_app.py"), "single"]),
+                    ("bot", None),  # `python -m bot.cli`: knowlify-slack itself
+                ):
+                    env = {"DATABASE_URL": urls[app], "KNOWLIFY_WORKER_ID": f"ack-{app[:6]}"}
+                    log = Path(tmpdir) / f"{name[:6]}-{app[:6]}.log"
+                    server = BotProcess(stack, log, log_level="WARNING", env=env, launcher=launcher)
+                    servers[app] = running.enter_context(server)
+                expect = {"bare": "ok", SINGLE: "Got it", "bot": "Got it"}
                 bursts = {
-                    "bare": Burst(f"{bare.url}/slack/events", args.concurrency, "ok"),
-                    "bot": Burst(f"{stack.bot_server.url}/slack/events", args.concurrency, "Got it"),
+                    app: Burst(f"{server.url}/slack/events", args.concurrency, expect[app])
+                    for app, server in servers.items()
                 }
-                bursts[SINGLE] = bursts["bot"]
+                for burst in bursts.values():
+                    running.callback(burst.close)
+                pids = [s.proc.pid for s in servers.values() if s.proc is not None]
                 times: dict[str, list[float]] = {app: [] for app in APPS}
-                bad = dict.fromkeys(times, 0)
-                group = runtime.store._group
+                bad = dict.fromkeys(APPS, 0)
                 for _ in range(args.rounds):
                     for app in APPS:
-                        # The same bot, its rows committed one transaction per command (as before).
-                        runtime.store._group = None if app == SINGLE else group
+                        bursts[app].warm()
+                        wait_quiet(pids)
                         latencies, failed = bursts[app].run()
                         times[app] += latencies
                         bad[app] += failed
                         if app != "bare":
-                            lost += bursts["bot"].sent - bad["bot"] - bad[SINGLE] - committed_jobs(url)
-                runtime.store._group = group
-                del bursts[SINGLE]
+                            lost += bursts[app].sent - bad[app] - committed_jobs(urls[app])
                 for app, burst in bursts.items():
                     if burst.refusal:
                         print(f"{name}, {app}: first answer that did not take the command: {burst.refusal}")
-                    burst.close()
-            finally:
-                if bare is not None:
-                    bare.stop()
-                with suppress(Exception):
-                    stack.stop()
             p99 = {app: percentile(t, 99) for app, t in times.items()}
             p50 = {app: statistics.median(t) for app, t in times.items()}
             for app in APPS:

@@ -22,8 +22,10 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.oauth.oauth_flow import OAuthFlow
@@ -35,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.acks_first import REQUESTS
 from bot.health import Probes
 from bot.metrics import CONTENT_TYPE
 
@@ -150,6 +153,10 @@ def create_http_app(
     app: App, signing_secret: str, probes: Probes | None = None, max_body_bytes: int = MAX_BODY_BYTES
 ) -> Starlette:
     async def events(request: Request) -> Response:
+        with REQUESTS.answering():  # the worker steps aside meanwhile (bot.acks_first)
+            return await answer(request)
+
+    async def answer(request: Request) -> Response:
         body = await request.body()  # at most max_body_bytes: BodyLimit refuses anything larger
         if not slack_signature_ok(signing_secret, request.headers, body):
             log.info("Slack request refused with 401: missing, stale or wrong signature")
@@ -178,7 +185,24 @@ def create_http_app(
         routes += install_routes(app.oauth_flow)
     if probes is not None:
         routes += ops_routes(probes)
-    return Starlette(routes=routes, middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)])
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)],
+        lifespan=_more_listener_threads,
+    )
+
+
+# Listeners run in AnyIO's thread pool, 40 threads unless told otherwise. A `/knowlify` listener
+# waits there for the commit of its job row (storage.group_commit); with 40 threads, a burst of 50
+# commands leaves 10 waiting for a thread until the first batch is committed, and so for a second
+# commit. Waiting threads cost no CPU; 200 covers any burst Slack sends one app at once.
+LISTENER_THREADS = 200
+
+
+@asynccontextmanager
+async def _more_listener_threads(_app: Starlette) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = LISTENER_THREADS
+    yield
 
 
 def install_routes(flow: OAuthFlow) -> list[Route]:

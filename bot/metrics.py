@@ -27,6 +27,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy.engine import Engine
 
+from bot.acks_first import REQUESTS
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -168,7 +170,8 @@ class MeteredApp(App):
         if isinstance(req.body, dict):
             received(req.body)
         try:
-            response = super().dispatch(req)
+            with REQUESTS.answering():  # Socket Mode's requests too (bot.acks_first)
+                response = super().dispatch(req)
         except Exception:
             acked("malformed", time.perf_counter() - started)
             raise

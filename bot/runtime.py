@@ -186,7 +186,10 @@ class Runtime:
             log.info("purged %d Slack delivery keys older than 24 hours", n)
 
     def kick(self) -> None:
-        """Run a tick now instead of at the next interval (new work just arrived)."""
+        """Run a tick now instead of at the next interval (new work just arrived). Once per burst:
+        while a kick is pending, the ones behind it cost nothing (no scheduler wake-up)."""
+        if self._again.is_set():
+            return
         self._again.set()
         if self._scheduler is not None and not self._running.locked():
             try:

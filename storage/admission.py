@@ -174,10 +174,32 @@ def admit(conn: Connection, jobs: Sequence[NewJob], now: float) -> list[Admissio
     return [d for d in decided if d is not None]
 
 
+@cache
+def _unnest_insert() -> Any:
+    """PostgreSQL: the batch as one array per column, `INSERT … SELECT FROM unnest(…)`. The text of
+    the statement is the same for every batch size, so psycopg parses it once; a multi-row VALUES
+    list has a placeholder per value (1,500 for 50 jobs) and psycopg re-parses that text in Python
+    for every batch, about 45 ms of CPU for 50 jobs, on the acks' interpreter."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    columns = [c for c in _table().columns if c.name != "id"]
+    names = ", ".join(c.name for c in columns)
+    arrays = ", ".join(f"CAST(:{c.name} AS {c.type.compile(dialect=dialect)}[])" for c in columns)
+    return text(
+        f"INSERT INTO {_table().name} ({names}) SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (request_key) DO NOTHING RETURNING id, request_key"
+    ), [c.name for c in columns]
+
+
 def _insert(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Insert what is new among `rows`; request_key → id of the rows stored now."""
     if not rows:
         return {}
+    if conn.dialect.name == "postgresql":
+        stmt, names = _unnest_insert()
+        arrays = {name: [row[name] for row in rows] for name in names}
+        return {key: row_id for row_id, key in conn.execute(stmt, arrays)}
     if supports_batches(conn.engine):
         return {key: row_id for row_id, key in conn.execute(_insert_statement(conn.dialect.name), rows)}
     stored: dict[str, int] = {}

@@ -200,7 +200,14 @@ def _closing_index(text: str, start: int, opener: str) -> int:
     return -1
 
 
+_QUOTES = frozenset(_DOUBLE_QUOTES + _SINGLE_QUOTES)
+
+
 def _tokenize(text: str) -> list[_Token]:
+    if _QUOTES.isdisjoint(text):
+        # Most prompts quote nothing: then the words are exactly what str.split() gives (it splits
+        # on the same isspace() characters as the loop below), at a fraction of its cost.
+        return [_Token(word, word, False, False, False) for word in text.split()]
     tokens: list[_Token] = []
     i, n = 0, len(text)
     while i < n:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import col
 
+from bot.acks_first import REQUESTS, InFlight
 from bot.core import polling
 from bot.core.retry import backoff_seconds
 from bot.core.states import EDIT_WORK_STATES, REVERT_WORK_STATES, VIDEO_WORK_STATES
@@ -48,6 +49,7 @@ class Worker:
         lease_seconds: float = 120.0,
         batch: int = 25,
         poll_policy: polling.PollPolicy | None = None,
+        acks_first: InFlight = REQUESTS,
     ) -> None:
         self.store = store
         self.knowlify = knowlify
@@ -60,6 +62,7 @@ class Worker:
         self.batch = batch
         self.stopping = threading.Event()  # set by Runtime.stop: finish the current job, hand back the rest
         self.leases = LeaseKeeper(store, self.owner, lease_seconds)
+        self.acks_first = acks_first
         self._took_back = False
         self.poll_policy = poll_policy or polling.PollPolicy(poll_seconds=poll_seconds)
         self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, key_id, self.poll_policy, clock)
@@ -72,6 +75,7 @@ class Worker:
             self.store.take_back(EditJob, self.owner)
             self._took_back = True
         handled = 0
+        self.acks_first.wait_idle()
         videos = self.store.claim(
             VideoJob,
             self.owner,
@@ -107,6 +111,7 @@ class Worker:
         try:
             if self._hand_back(row):
                 return 0
+            self.acks_first.wait_idle()
             self._guarded(step, row)
             return 1
         finally:
