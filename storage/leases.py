@@ -128,6 +128,23 @@ class Leases(StoreBase):
             s.commit()
             return int(result.rowcount or 0)
 
+    def hand_back(
+        self, model: type[VideoJob] | type[EditJob], row_id: int, owner: str, next_run_at: float, **values: Any
+    ) -> bool:
+        """Free a row `owner` claimed but could not release (the write failed: disk full, database
+        gone), due at `next_run_at` or at an earlier wake-up set meanwhile. A row someone else
+        holds by now is left alone. Whether the database took the write at all: False raises."""
+        current = col(model.next_run_at)
+        earliest = case((current < col(model.lease_until), current), else_=next_run_at)
+        with self.session() as s:
+            s.exec(
+                update(model)  # type: ignore[call-overload]
+                .where(col(model.id) == row_id, col(model.lease_owner) == owner)
+                .values(lease_owner=None, lease_until=None, next_run_at=earliest, **values)
+            )
+            s.commit()
+        return True
+
     def save(self, row: Leased, owner: str, **values: Any) -> bool:
         """Write `values` to a leased row only while `owner` still holds a live lease on it."""
         return self._write_leased(row, owner, values)

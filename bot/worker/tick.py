@@ -64,6 +64,8 @@ class Worker:
         self.leases = LeaseKeeper(store, self.owner, lease_seconds)
         self.acks_first = acks_first
         self._took_back = False
+        # Rows whose release failed (the write itself hit the fault): (model, id) → (due, attempts).
+        self._unreleased: dict[tuple[type[VideoJob] | type[EditJob], int], tuple[float, int]] = {}
         self.poll_policy = poll_policy or polling.PollPolicy(poll_seconds=poll_seconds)
         self.ctx = StepContext(store, knowlify, slack, self.owner, poll_seconds, key_id, self.poll_policy, clock)
 
@@ -74,6 +76,7 @@ class Worker:
             self.store.take_back(VideoJob, self.owner)
             self.store.take_back(EditJob, self.owner)
             self._took_back = True
+        self._hand_back_unreleased()
         handled = 0
         self.acks_first.wait_idle()
         videos = self.store.claim(
@@ -139,4 +142,17 @@ class Worker:
             ref = uuid.uuid4().hex[:8]
             log.exception("worker step failed for %s %s (ref %s)", type(row).__name__, row.id, ref)
             attempts = row.attempts + 1
-            self.store.release(row, self.owner, self.clock() + backoff_seconds(attempts), attempts=attempts)
+            due = self.clock() + backoff_seconds(attempts)
+            try:
+                self.store.release(row, self.owner, due, attempts=attempts)
+            except Exception:
+                # The release hit the same fault (disk full, database gone). Without a retry the row
+                # would stay ours until its lease ends (2 minutes); every tick tries again instead.
+                log.warning("%s %s not handed back yet; retrying on the next tick", type(row).__name__, row.id)
+                if row.id is not None:
+                    self._unreleased[(type(row), row.id)] = (due, attempts)
+
+    def _hand_back_unreleased(self) -> None:
+        for (model, row_id), (due, attempts) in list(self._unreleased.items()):
+            self.store.hand_back(model, row_id, self.owner, due, attempts=attempts)  # raises while it fails
+            del self._unreleased[(model, row_id)]

@@ -124,3 +124,32 @@ def test_renewing_only_touches_the_owners_rows(store):
     (theirs,) = store.claim(VideoJob, "b", 30, 1, NEW)
     assert store.renew(VideoJob, [mine.id, theirs.id], "a", 60) == 1
     assert store.renew(VideoJob, [], "a", 60) == 0
+
+
+def test_a_row_whose_release_failed_is_handed_back_on_the_next_tick_not_when_its_lease_ends(store):
+    """A step fails and so does its release (the disk is full): the row stays leased, and the next
+    tick, once the database takes writes again, frees it for its retry instead of waiting 120 s."""
+    from unittest.mock import MagicMock
+
+    from bot.worker import Worker
+
+    clock = clock_of(store)
+    store.add_video(job(1))
+    worker = Worker(store, MagicMock(), MagicMock(), key_id="k", poll_seconds=1, owner="w", clock=clock)
+
+    def failing_step(row):
+        raise RuntimeError("the step failed")
+
+    worker._video_step = failing_step  # type: ignore[method-assign]
+    release = store.release
+    store.release = MagicMock(side_effect=OSError("database or disk is full"))  # type: ignore[method-assign]
+    worker.tick()
+    held = store.get_video(1)
+    assert held.lease_owner == "w" and held.lease_until == clock.now + 120
+    store.release = release  # type: ignore[method-assign]
+    clock.now += 1
+    worker.tick()
+    freed = store.get_video(1)
+    assert freed.lease_owner is None and freed.attempts == 1
+    assert clock.now < freed.next_run_at < clock.now + 30  # its retry backoff, not the lease's end
+    worker.close()
