@@ -53,10 +53,6 @@ def main() -> None:
         args = parser.parse_args(rest)
         serve_bare(args.host, args.port)
         return
-    if mode == "noworker":  # experiments only: the bot without its worker
-        import bot.runtime
-
-        bot.runtime.Runtime.start_worker = lambda self: None  # type: ignore[method-assign]
     if mode == "single":
         import storage.store_base
 
